@@ -1,0 +1,276 @@
+"""Paired training: a plain and a residual network, same init, same batches.
+
+`PairedTrainer` owns both networks and their optimisers; `run_paired` drives
+it for a whole run and reports to a sink, so the command line and the web
+socket share one loop. Nothing here knows about the web.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+
+from .config import RunConfig
+from .data import Dataset, load
+from .models import ResNet, paired_networks
+
+KINDS = ("plain", "residual")
+MAX_RECORDS = 300  # history rows per run; longer runs record every k-th step
+SURFACE_SIDE = 50  # decision-surface grid: SURFACE_SIDE x SURFACE_SIDE points
+SURFACE_SPAN = 1.5  # the grid covers [-span, span]^2
+
+
+@dataclass
+class History:
+    """What a network did, one row per recorded step."""
+
+    step: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: list[float | None] = field(default_factory=list)
+    grad_norms: list[list[float]] = field(default_factory=list)
+
+    def row(self, i: int) -> dict:
+        return {
+            "step": self.step[i],
+            "train_loss": self.train_loss[i],
+            "train_accuracy": self.train_accuracy[i],
+            "test_accuracy": self.test_accuracy[i],
+            "grad_norms": self.grad_norms[i],
+        }
+
+    def as_dict(self, with_grads: bool = False) -> dict:
+        out = {
+            "step": self.step,
+            "train_loss": self.train_loss,
+            "train_accuracy": self.train_accuracy,
+            "test_accuracy": self.test_accuracy,
+        }
+        if with_grads:
+            out["grad_norms"] = self.grad_norms
+        return out
+
+
+class Diverged(Exception):
+    def __init__(self, kind: str, step: int):
+        super().__init__(f"the {kind} network's loss became non-finite at step {step}")
+        self.kind, self.step = kind, step
+
+
+def _grad_norm(params) -> float:
+    sq = sum(float(p.grad.pow(2).sum()) for p in params if p.grad is not None)
+    return math.sqrt(sq)
+
+
+def _optimizer(config: RunConfig, net: ResNet) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=config.learning_rate, momentum=0.9)
+    return torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+
+
+class PairedTrainer:
+    """Both networks of one run; `step()` trains each on the same batch."""
+
+    def __init__(self, config: RunConfig, data: Dataset | None = None, device: str = "cpu"):
+        self.config = config
+        self.device = torch.device(device)
+        self.data = data or load(config.dataset, config.points, config.noise, config.seed)
+        self.nets = dict(
+            zip(
+                KINDS,
+                paired_networks(
+                    config.seed,
+                    self.data.in_features,
+                    self.data.classes,
+                    config.depth,
+                    config.width,
+                    config.unit_spec(),
+                    conv=config.uses_conv(),
+                    image_side=self.data.image_side or 8,
+                ),
+            )
+        )
+        for net in self.nets.values():
+            net.to(self.device)
+        self.optimizers = {k: _optimizer(config, n) for k, n in self.nets.items()}
+        self.layer_names = [name for name, _ in self.nets["residual"].layer_groups()]
+
+        self.x_train = self.data.x_train.to(self.device)
+        self.y_train = self.data.y_train.to(self.device)
+        self.x_test = self.data.x_test.to(self.device)
+        self.y_test = self.data.y_test.to(self.device)
+        # One generator draws the batches; both networks get each batch.
+        self._batches = torch.Generator().manual_seed(config.seed)
+        self._order = torch.empty(0, dtype=torch.long)
+        self.step_count = 0
+
+    def next_batch(self) -> torch.Tensor:
+        n = len(self.x_train)
+        size = min(self.config.batch_size, n)
+        if len(self._order) < size:  # a fresh epoch: a new permutation
+            self._order = torch.randperm(n, generator=self._batches)
+        idx, self._order = self._order[:size], self._order[size:]
+        return idx.to(self.device)
+
+    def step(self, with_grads: bool = False) -> dict[str, dict]:
+        """One optimisation step of both networks on one shared batch."""
+        idx = self.next_batch()
+        x, y = self.x_train[idx], self.y_train[idx]
+        self.step_count += 1
+        out = {}
+        for kind, net in self.nets.items():
+            opt = self.optimizers[kind]
+            opt.zero_grad(set_to_none=True)
+            logits = net(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise Diverged(kind, self.step_count)
+            result = {
+                "loss": loss_value,
+                "accuracy": float((logits.argmax(1) == y).float().mean()),
+            }
+            if with_grads:
+                result["grad_norms"] = [_grad_norm(p) for _, p in net.layer_groups()]
+            opt.step()
+            out[kind] = result
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "test") -> dict[str, dict]:
+        """Full-set loss and accuracy of both networks on `split`."""
+        x, y = (self.x_test, self.y_test) if split == "test" else (self.x_train, self.y_train)
+        out = {}
+        for kind, net in self.nets.items():
+            net.eval()
+            logits = net(x)
+            net.train()
+            out[kind] = {
+                "loss": float(F.cross_entropy(logits, y)),
+                "accuracy": float((logits.argmax(1) == y).float().mean()),
+            }
+        return out
+
+    @torch.no_grad()
+    def surfaces(self, side: int = SURFACE_SIDE) -> dict[str, list[list[float]]]:
+        """P(class 1) of each network over a side x side grid of the input plane."""
+        axis = torch.linspace(-SURFACE_SPAN, SURFACE_SPAN, side)
+        gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+        grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(self.device)
+        out = {}
+        for kind, net in self.nets.items():
+            net.eval()
+            prob = torch.softmax(net(grid), 1)[:, 1]
+            net.train()
+            out[kind] = prob.reshape(side, side).cpu().tolist()
+        return out
+
+
+class Sink(Protocol):
+    """Where a run reports; every method is called from the training thread."""
+
+    def on_start(self, trainer: PairedTrainer) -> None: ...
+    def on_record(self, step: int, rows: dict[str, dict], steps_per_second: float) -> None: ...
+    def on_surface(self, step: int, surfaces: dict) -> None: ...
+
+
+class Control(Protocol):
+    """Lets the caller pause or stop a run between steps."""
+
+    def wait_if_paused(self) -> None: ...
+    def stop_requested(self) -> bool: ...
+
+
+class _NoControl:
+    def wait_if_paused(self) -> None:
+        pass
+
+    def stop_requested(self) -> bool:
+        return False
+
+
+@dataclass
+class RunResult:
+    reason: str  # "completed", "stopped" or "diverged"
+    steps: int
+    histories: dict[str, History]
+    final: dict[str, dict] | None = None  # full train/test metrics at the end
+    detail: str = ""
+    seconds: float = 0.0
+    diverged: dict | None = None  # {"network": kind, "step": n}
+
+
+def record_interval(steps: int) -> int:
+    return max(1, math.ceil(steps / MAX_RECORDS))
+
+
+def run_paired(
+    config: RunConfig,
+    sink: Sink | None = None,
+    control: Control | None = None,
+    trainer: PairedTrainer | None = None,
+) -> RunResult:
+    """Train both networks for `config.steps` steps, reporting as it goes."""
+    trainer = trainer or PairedTrainer(config)
+    control = control or _NoControl()
+    every = record_interval(config.steps)
+    test_every = max(every, config.steps // 50)
+    surface_every = max(1, config.steps // 40) if trainer.data.is_2d else 0
+    histories = {k: History() for k in KINDS}
+    sums = {k: [0.0, 0.0, 0] for k in KINDS}  # loss, accuracy, count since last row
+    if sink:
+        sink.on_start(trainer)
+
+    started = time.perf_counter()
+    window = (started, 0)  # steps per second over the last recorded interval
+    reason, detail, diverged = "completed", "", None
+    for step in range(1, config.steps + 1):
+        control.wait_if_paused()
+        if control.stop_requested():
+            reason = "stopped"
+            break
+        recording = step % every == 0 or step == config.steps or step == 1
+        try:
+            result = trainer.step(with_grads=recording)
+        except Diverged as err:
+            reason, detail = "diverged", str(err)
+            diverged = {"network": err.kind, "step": err.step}
+            break
+        for kind, r in result.items():
+            s = sums[kind]
+            s[0] += r["loss"]
+            s[1] += r["accuracy"]
+            s[2] += 1
+
+        if recording:
+            now = time.perf_counter()
+            sps = (step - window[1]) / max(now - window[0], 1e-9)
+            window = (now, step)
+            test = trainer.evaluate("test") if step % test_every == 0 or step == config.steps else None
+            rows = {}
+            for kind, h in histories.items():
+                loss, acc, n = sums[kind]
+                h.step.append(step)
+                h.train_loss.append(loss / n)
+                h.train_accuracy.append(acc / n)
+                h.test_accuracy.append(test[kind]["accuracy"] if test else None)
+                h.grad_norms.append(result[kind]["grad_norms"])
+                rows[kind] = h.row(len(h.step) - 1)
+                sums[kind] = [0.0, 0.0, 0]
+            if sink:
+                sink.on_record(step, rows, sps)
+
+        if surface_every and sink and (step % surface_every == 0 or step == config.steps):
+            sink.on_surface(step, trainer.surfaces())
+
+    final = None
+    if reason != "diverged":
+        final = {"train": trainer.evaluate("train"), "test": trainer.evaluate("test")}
+    elapsed = time.perf_counter() - started
+    return RunResult(reason, trainer.step_count, histories, final, detail, elapsed, diverged)
