@@ -1,0 +1,43 @@
+"""The FastAPI application: wraps the core maths, adds pages and sockets."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from .jobs import JobManager
+from .runs import RunStore
+from .routes import pages, train
+from .settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        log.info(
+            "serving on device %s, %d runs at once", settings.torch_device(), settings.max_running
+        )
+        yield
+        await app.state.jobs.shutdown()
+
+    app = FastAPI(
+        title="Residual Lab",
+        summary="Train plain and residual networks side by side.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.jobs = JobManager(settings.max_running, settings.max_queued)
+    app.state.runs = RunStore()
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.include_router(pages.router)
+    app.include_router(train.router)
+    return app
