@@ -6,13 +6,14 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import torch
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .jobs import JobManager
 from .runs import RunStore
 from .routes import pages, train
-from .settings import Settings
+from .settings import Settings, available_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Runs train in parallel threads: together they may use every CPU once.
+        torch.set_num_threads(max(1, available_cpus() // settings.max_running))
         log.info(
             "serving on device %s, %d runs at once", settings.torch_device(), settings.max_running
         )

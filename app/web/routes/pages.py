@@ -35,7 +35,7 @@ def config_fields() -> dict:
 @router.get("/", include_in_schema=False)
 def read_lab(request: Request):
     """The lab: a plain and a residual network trained side by side."""
-    context = {"fields": config_fields(), "datasets": DATASETS}
+    context = {"fields": config_fields(), "datasets": DATASETS, "active": "lab"}
     return templates.TemplateResponse(request, "lab.html", context)
 
 

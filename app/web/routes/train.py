@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, WebSocket
 
 from ...core.config import RunConfig
-from ...core.training import PairedTrainer, run_paired
+from ...core.training import SURFACE_SPAN, PairedTrainer, run_paired
 from ..jobs import JobControl, Outbox
 from ..sockets import receive_start, run_job, session_id
 
@@ -61,7 +61,8 @@ class StreamSink:
 
     def on_surface(self, step: int, surfaces: dict) -> None:
         rounded = {k: [[round(p, 3) for p in row] for row in z] for k, z in surfaces.items()}
-        self.outbox.post({"type": "surface", "step": step, **rounded}, key="surface")
+        message = {"type": "surface", "step": step, "span": SURFACE_SPAN, **rounded}
+        self.outbox.post(message, key="surface")
 
 
 def paired_target(config: RunConfig, runs, device: str):

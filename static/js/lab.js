@@ -1,0 +1,157 @@
+// The lab page: settings <-> URL, one paired run over a socket, live charts.
+import { appendRows, resetCurves, showGradients, showSurfaces } from "./charts.js";
+import { openJob } from "./run-socket.js";
+
+const form = document.getElementById("run-form");
+const buttons = {
+  start: document.getElementById("start"),
+  pause: document.getElementById("pause"),
+  stop: document.getElementById("stop"),
+};
+const progress = document.getElementById("progress");
+const speed = document.getElementById("speed");
+const statusLine = document.getElementById("status");
+const inspect = document.getElementById("inspect");
+const FIELDS = [
+  "dataset", "depth", "width", "learning_rate", "steps", "seed",
+  "batch_size", "noise", "optimizer", "unit", "batch_norm",
+];
+
+let job = null;
+let run = null; // { steps, layers, points, paused }
+
+function setStatus(text, kind = "info") {
+  statusLine.textContent = text;
+  statusLine.dataset.kind = kind;
+}
+
+function readConfig() {
+  const config = {};
+  for (const name of FIELDS) {
+    const input = form.elements[name];
+    if (input.type === "checkbox") config[name] = input.checked;
+    else if (input.type === "range" || input.type === "number") config[name] = Number(input.value);
+    else config[name] = input.value;
+  }
+  return config;
+}
+
+// Every setting, seed included, round-trips through the URL: a link replays a run.
+function writeUrl(config) {
+  const params = new URLSearchParams(Object.entries(config).map(([k, v]) => [k, String(v)]));
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+}
+
+function readUrl() {
+  const params = new URLSearchParams(location.search);
+  for (const name of FIELDS) {
+    if (!params.has(name)) continue;
+    const input = form.elements[name];
+    if (input.type === "checkbox") input.checked = params.get(name) === "true";
+    else input.value = params.get(name);
+  }
+}
+
+function showValues() {
+  for (const output of form.querySelectorAll("output[for]")) {
+    output.textContent = form.elements[output.htmlFor].value;
+  }
+  form.elements.noise.disabled = form.elements.dataset.value === "digits";
+}
+
+function setRunning(running) {
+  buttons.pause.disabled = !running;
+  buttons.stop.disabled = !running;
+  buttons.pause.textContent = "Pause";
+}
+
+function onMessage(message) {
+  switch (message.type) {
+    case "queued": {
+      const wait = message.estimate_s ? `, about ${Math.ceil(message.estimate_s)} s` : "";
+      setStatus(`Waiting for a free slot: position ${message.position} in the queue${wait}.`);
+      break;
+    }
+    case "started":
+      run = { steps: message.config.steps, layers: message.layers, points: message.points };
+      inspect.hidden = true;
+      document.getElementById("surfaces").hidden = !message.dataset.is_2d;
+      setStatus(`Training on ${message.dataset.name} (${message.device}).`);
+      break;
+    case "metrics":
+      appendRows(message.rows);
+      showGradients(run.layers, message.rows);
+      progress.value = message.step / run.steps;
+      speed.textContent = `step ${message.step} / ${run.steps} · ${message.steps_per_second} steps/s`;
+      break;
+    case "surface":
+      if (run.points) showSurfaces(message, run.points);
+      break;
+    case "paused":
+      setStatus("Paused.");
+      buttons.pause.textContent = "Resume";
+      break;
+    case "resumed":
+      setStatus("Training.");
+      buttons.pause.textContent = "Pause";
+      break;
+    case "done":
+      finish(message);
+      break;
+    case "error":
+      setStatus(`Error: ${message.message}`, "error");
+      break;
+  }
+}
+
+function finish(message) {
+  setRunning(false);
+  if (message.reason === "completed") {
+    progress.value = 1;
+    const final = message.final.train;
+    setStatus(
+      `Done in ${message.seconds} s. Final training loss: plain ${final.plain.loss.toFixed(3)}, ` +
+        `residual ${final.residual.loss.toFixed(3)}.`,
+    );
+  } else if (message.reason === "diverged") {
+    setStatus(`Diverged: ${message.detail}. Try a smaller learning rate.`, "error");
+  } else {
+    setStatus(`Stopped after ${message.steps} steps (${message.detail}).`);
+  }
+  if (message.run_id) {
+    inspect.href = `/block?run=${encodeURIComponent(message.run_id)}`;
+    inspect.hidden = false;
+  }
+}
+
+function start(event) {
+  event.preventDefault();
+  if (job) job.close();
+  const config = readConfig();
+  writeUrl(config);
+  resetCurves();
+  progress.value = 0;
+  speed.textContent = "";
+  setStatus("Connecting…");
+  setRunning(true);
+  const current = openJob("/ws/train", config, onMessage, ({ code, reason, ended }) => {
+    if (job !== current) return;
+    if (!ended) setStatus(reason ? `Closed: ${reason}` : "Connection lost.", "error");
+    setRunning(false);
+    job = null;
+  });
+  job = current;
+}
+
+form.addEventListener("submit", start);
+form.addEventListener("input", showValues);
+buttons.pause.addEventListener("click", () => {
+  if (!job) return;
+  if (buttons.pause.textContent === "Pause") job.pause();
+  else job.resume();
+});
+buttons.stop.addEventListener("click", () => job && job.stop());
+
+readUrl();
+showValues();
+window.addEventListener("load", resetCurves);
