@@ -27,8 +27,9 @@ def configure_logging(level: str = "info") -> None:
 class ProgressBar:
     """A one-line text progress bar on stderr, redrawn at most 10 times a second."""
 
-    def __init__(self, total: int, label: str = "", stream=sys.stderr, width: int = 30):
-        self.total, self.label, self.stream, self.width = total, label, stream, width
+    def __init__(self, total: int, label: str = "", stream=None, width: int = 30):
+        self.total, self.label, self.width = total, label, width
+        self.stream = stream or sys.stderr
         self._last = 0.0
 
     def update(self, done: float, note: str = "", force: bool = False) -> None:

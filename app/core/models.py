@@ -216,6 +216,8 @@ def paired_networks(
     off, so every shared layer starts from the same numbers.
     """
     torch.manual_seed(seed)
-    residual = ResNet(in_features, classes, depth, width, replace(spec, shortcut=True), conv, image_side)
+    residual = ResNet(
+        in_features, classes, depth, width, replace(spec, shortcut=True), conv, image_side
+    )
     plain = set_shortcut(copy.deepcopy(residual), False)
     return plain, residual

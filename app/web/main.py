@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .jobs import JobManager
+from .routes import anatomy, pages, train
 from .runs import RunStore
-from .routes import pages, train
 from .settings import Settings, available_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,4 +43,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(train.router)
+    app.include_router(anatomy.router)
     return app

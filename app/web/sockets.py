@@ -75,7 +75,9 @@ def session_id(websocket: WebSocket) -> str:
 async def reject(websocket: WebSocket, err: BadMessage, code: int = POLICY_VIOLATION) -> None:
     """Tell the client what was wrong, then close with a reason naming the field."""
     with contextlib.suppress(Exception):
-        await websocket.send_text(dumps({"type": "error", "field": err.field, "message": err.message}))
+        await websocket.send_text(
+            dumps({"type": "error", "field": err.field, "message": err.message})
+        )
         await websocket.close(code, err.message[:120])
 
 

@@ -84,7 +84,9 @@ def test_networks_map_inputs_to_class_logits(conv):
 
 @pytest.mark.parametrize("conv", [False, True])
 def test_paired_networks_start_from_identical_weights(conv):
-    plain, residual = paired_networks(seed=3, in_features=64, classes=10, depth=4, width=8, conv=conv)
+    plain, residual = paired_networks(
+        seed=3, in_features=64, classes=10, depth=4, width=8, conv=conv
+    )
     plain_state, residual_state = plain.state_dict(), residual.state_dict()
 
     assert plain_state.keys() == residual_state.keys()

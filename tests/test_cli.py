@@ -1,0 +1,50 @@
+"""The residual-lab command line: a headless paired run with a JSON report."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import main
+
+
+def test_train_writes_config_and_both_histories(tmp_path, capsys):
+    path = tmp_path / "run.json"
+    code = main(["train", "--depth", "3", "--steps", "40", "--seed", "2", "--json", str(path)])
+
+    report = json.loads(path.read_text())
+    assert code == 0
+    assert report["config"]["depth"] == 3 and report["config"]["seed"] == 2
+    assert [r["kind"] for r in report["runs"]] == ["plain", "residual"]
+    for run in report["runs"]:
+        history = run["history"]
+        assert set(history) == {"step", "train_loss", "train_accuracy", "test_accuracy"}
+        assert history["step"][-1] == 40
+        assert len(history["train_loss"]) == len(history["step"])
+    assert "100.0%" in capsys.readouterr().err  # the progress bar reached the end
+
+
+def test_train_is_reproducible_from_its_config(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    main(["train", "--depth", "2", "--steps", "20", "--json", str(a)])
+    main(["train", "--depth", "2", "--steps", "20", "--json", str(b)])
+
+    assert json.loads(a.read_text())["runs"] == json.loads(b.read_text())["runs"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--depth", "500"], "--depth: Input should be less than or equal to 128"),
+        (["--learning-rate", "0"], "--learning-rate: Input should be greater than 0"),
+        (["--dataset", "nope"], "invalid choice: 'nope'"),
+    ],
+)
+def test_train_rejects_bad_options_naming_them(args, message):
+    process = subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", *args], capture_output=True, text=True
+    )
+
+    assert process.returncode != 0
+    assert message in process.stderr
