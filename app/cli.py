@@ -126,6 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_ping_interval=15,
         ws_ping_timeout=15,
         ws_max_size=65_536,
+        server_header=False,  # no version banner
     )
     return 0
 

@@ -18,6 +18,9 @@ DatasetName = Literal[DATASETS]  # type: ignore[valid-type]
 MAX_DEPTH = 128
 MAX_WIDTH = 128
 MAX_STEPS = 100_000
+# Multiply-accumulates of one forward pass of one network over one batch.
+# Bounds a step's time (about 1 s on one core) and its activation memory.
+MAX_MACS_PER_STEP = 2_000_000_000
 
 
 class RunConfig(BaseModel):
@@ -42,10 +45,23 @@ class RunConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _conv_needs_images(self):
+    def _check_combination(self):
         if self.layer == "conv" and self.dataset != "digits":
             raise ValueError("layer 'conv' needs an image data set (digits)")
+        if self.macs_per_step() > MAX_MACS_PER_STEP:
+            raise ValueError(
+                f"depth x width^2 x batch_size is too large for this server "
+                f"({self.macs_per_step():.2g} multiply-adds per step, at most "
+                f"{MAX_MACS_PER_STEP:.2g}): lower depth, width or batch_size"
+            )
         return self
+
+    def macs_per_step(self) -> float:
+        """Multiply-adds of one forward pass of one network over one batch."""
+        per_sample = 2 * self.width * self.width * self.depth  # two layers a unit
+        if self.uses_conv():
+            per_sample *= 8 * 8 * 9  # 3x3 kernels over the 8x8 image
+        return float(per_sample * self.batch_size)
 
     def unit_spec(self) -> UnitSpec:
         return UnitSpec(kind=self.unit, batch_norm=self.batch_norm)

@@ -32,12 +32,18 @@ class JobStopped(Exception):
 
 
 class JobControl:
-    """Pause, resume and stop, shared by the event loop and the job's thread."""
+    """Pause, resume and stop, shared by the event loop and the job's thread.
+
+    Two things can hold a job between steps: the learner's own pause, and
+    the scheduler taking its slot away so that a waiting job gets a turn.
+    """
 
     def __init__(self, pause_limit_s: float = PAUSE_LIMIT_S):
-        self._running = threading.Event()
-        self._running.set()
+        self._running = threading.Event()  # clear: paused by the learner
+        self._slot = threading.Event()  # clear: waiting for a training slot
         self._stop = threading.Event()
+        self._running.set()
+        self._slot.set()
         self.pause_limit_s = pause_limit_s
         self.reason = ""
 
@@ -47,11 +53,18 @@ class JobControl:
     def resume(self) -> None:
         self._running.set()
 
+    def revoke_slot(self) -> None:
+        self._slot.clear()
+
+    def grant_slot(self) -> None:
+        self._slot.set()
+
     def stop(self, reason: str = "stopped") -> None:
         if not self._stop.is_set():
             self.reason = reason
         self._stop.set()
-        self._running.set()  # wake a paused job so that it can end
+        self._running.set()  # wake a held job so that it can end
+        self._slot.set()
 
     @property
     def paused(self) -> bool:
@@ -61,10 +74,9 @@ class JobControl:
         return self._stop.is_set()
 
     def wait_if_paused(self) -> None:
-        if self._running.is_set():
-            return
         if not self._running.wait(self.pause_limit_s):
             self.stop("paused too long")
+        self._slot.wait()
 
     def checkpoint(self) -> None:
         """For jobs without a natural stop: pause here, raise if stopped."""
@@ -121,6 +133,11 @@ class Outbox:
             self._pending.popitem(last=False)
         self.dropped += 1
 
+    def pop(self, key: str) -> None:
+        """Drop an unsent keyed message that no longer holds."""
+        with self._lock:
+            self._pending.pop(key, None)
+
     def take(self) -> list[dict]:
         with self._lock:
             messages = list(self._pending.values())
@@ -157,7 +174,7 @@ class Job:
         self.result: dict | None = None
         self.finished = asyncio.Event()
         self.thread: threading.Thread | None = None
-        self.queued_at = time.monotonic()
+        self.started_at = self.slot_since = time.monotonic()
 
     def _run(self, on_exit: Callable[[], None]) -> None:
         try:
@@ -172,11 +189,17 @@ class Job:
 
 
 class JobManager:
-    """Runs at most `max_running` jobs at once; the rest wait in a queue."""
+    """Runs at most `max_running` jobs at once; the rest wait in a queue.
 
-    def __init__(self, max_running: int, max_queued: int):
+    Fair share: while jobs wait, a job that has trained for `quantum_s` on
+    its slot, or that its learner paused, goes back to the end of the queue
+    (its thread holds between steps) and the next job gets the slot.
+    """
+
+    def __init__(self, max_running: int, max_queued: int, quantum_s: float = 20.0):
         self.max_running = max_running
         self.max_queued = max_queued
+        self.quantum_s = quantum_s
         self.running: dict[str, Job] = {}
         self.queue: list[Job] = []
         self.by_owner: dict[str, Job] = {}
@@ -194,46 +217,84 @@ class JobManager:
             raise QueueFull(f"the queue is full ({self.max_queued} runs waiting)")
         self.by_owner[job.owner] = job
         self.queue.append(job)
-        self._fill_slots()
-        self._announce_positions()
+        self.wake()
 
     def cancel(self, job: Job, reason: str = "stopped") -> None:
         job.control.stop(reason)
-        if job.state == "queued":
+        if job.state == "queued" and job.thread is None:
             self.queue.remove(job)
             self._finish(job, {"type": "done", "reason": "stopped", "detail": reason})
             self._announce_positions()
+        # A job with a thread ends when the thread sees the stop.
 
-    def position(self, job: Job) -> int:
-        return self.queue.index(job) + 1 if job in self.queue else 0
+    def wake(self) -> None:
+        """Hand free slots to ready jobs (after a resume, say)."""
+        self._fill_slots()
+        self._announce_positions()
 
     def estimate_wait_s(self, position: int) -> float | None:
         if not self.recent_seconds:
             return None
-        mean = sum(self.recent_seconds) / len(self.recent_seconds)
-        return mean * math.ceil(position / self.max_running)
+        turn = min(sum(self.recent_seconds) / len(self.recent_seconds), self.quantum_s)
+        return turn * math.ceil(position / self.max_running)
+
+    def rebalance(self) -> None:
+        """Give waiting jobs a turn: requeue paused and long-running jobs."""
+        now = time.monotonic()
+        waiting = sum(1 for job in self.queue if not job.control.paused)
+        for job in sorted(self.running.values(), key=lambda j: j.slot_since):
+            if waiting <= 0:
+                break
+            if job.control.paused or now - job.slot_since >= self.quantum_s:
+                self._preempt(job)
+                waiting -= 1
+        self.wake()
+
+    async def rebalance_forever(self, interval_s: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.rebalance()
+
+    def _preempt(self, job: Job) -> None:
+        job.control.revoke_slot()  # the thread holds at its next step
+        del self.running[job.id]
+        job.state = "queued"
+        self.queue.append(job)
 
     def _fill_slots(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.queue and len(self.running) < self.max_running:
-            job = self.queue.pop(0)
+        # Paused jobs wait for their learner, not for a slot: skip them.
+        ready = [job for job in self.queue if not job.control.paused]
+        while ready and len(self.running) < self.max_running:
+            job = ready.pop(0)
+            self.queue.remove(job)
             job.state = "running"
-            job.started_at = time.monotonic()
+            job.slot_since = time.monotonic()
             self.running[job.id] = job
+            job.outbox.pop("queued")
+            if job.thread is None:
+                self._start_thread(job)
+            else:
+                job.control.grant_slot()
+                job.outbox.post({"type": "running"}, key="queued")
 
-            def on_exit(job=job):
-                loop.call_soon_threadsafe(self._thread_exited, job)
+    def _start_thread(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        job.started_at = time.monotonic()
 
-            name = f"residual-lab-{job.id}"
-            job.thread = threading.Thread(target=job._run, args=(on_exit,), name=name, daemon=True)
-            job.thread.start()
+        def on_exit():
+            loop.call_soon_threadsafe(self._thread_exited, job)
+
+        name = f"residual-lab-{job.id}"
+        job.thread = threading.Thread(target=job._run, args=(on_exit,), name=name, daemon=True)
+        job.thread.start()
 
     def _thread_exited(self, job: Job) -> None:
         self.running.pop(job.id, None)
+        if job in self.queue:  # stopped while waiting for its next turn
+            self.queue.remove(job)
         self.recent_seconds = (self.recent_seconds + [time.monotonic() - job.started_at])[-20:]
         self._finish(job, job.result)
-        self._fill_slots()
-        self._announce_positions()
+        self.wake()
 
     def _finish(self, job: Job, result: dict | None) -> None:
         job.state = "done"
@@ -250,9 +311,9 @@ class JobManager:
     async def shutdown(self) -> None:
         for job in list(self.queue) + list(self.running.values()):
             self.cancel(job, "server shutting down")
-        for job in list(self.running.values()):
-            if job.thread is not None:
-                await asyncio.to_thread(job.thread.join, 5)
+        threads = [job.thread for job in self.running.values() if job.thread is not None]
+        for thread in threads:
+            await asyncio.to_thread(thread.join, 5)
 
 
 class QueueFull(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,8 +12,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .jobs import JobManager
-from .routes import anatomy, pages, train
+from .routes import anatomy, pages, presets, train
 from .runs import RunStore
+from .security import SecurityHeaders
 from .settings import Settings, available_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,19 +31,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info(
             "serving on device %s, %d runs at once", settings.torch_device(), settings.max_running
         )
+        rebalancer = asyncio.create_task(app.state.jobs.rebalance_forever())
         yield
+        rebalancer.cancel()
         await app.state.jobs.shutdown()
 
     app = FastAPI(
         title="Residual Lab",
         summary="Train plain and residual networks side by side.",
         lifespan=lifespan,
+        # The interactive docs load scripts from a CDN; the schema stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
-    app.state.jobs = JobManager(settings.max_running, settings.max_queued)
+    app.state.jobs = JobManager(settings.max_running, settings.max_queued, settings.quantum_s)
     app.state.runs = RunStore()
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(train.router)
     app.include_router(anatomy.router)
+    app.include_router(presets.router)
     return app

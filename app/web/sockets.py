@@ -127,6 +127,7 @@ async def _receive_loop(websocket: WebSocket, job: Job, manager: JobManager) -> 
         elif kind == "resume":
             job.control.resume()
             job.outbox.post({"type": "resumed"}, key="pause-state")
+            manager.wake()
         elif kind == "stop":
             manager.cancel(job, "stopped")
         else:

@@ -69,7 +69,7 @@ function onMessage(message) {
   switch (message.type) {
     case "queued": {
       const wait = message.estimate_s ? `, about ${Math.ceil(message.estimate_s)} s` : "";
-      setStatus(`Waiting for a free slot: position ${message.position} in the queue${wait}.`);
+      setStatus(`Waiting for a turn: position ${message.position} in the queue${wait}.`);
       break;
     }
     case "started":
@@ -86,6 +86,9 @@ function onMessage(message) {
       break;
     case "surface":
       if (run.points) showSurfaces(message, run.points);
+      break;
+    case "running":
+      setStatus("Training again after waiting for a turn.");
       break;
     case "paused":
       setStatus("Paused.");

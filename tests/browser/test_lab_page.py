@@ -19,11 +19,12 @@ def test_digits_run_grows_both_loss_traces(live_server, browser_page, artifacts)
     page.get_by_role("button", name="Start").click()
 
     page.wait_for_function(
-        "document.getElementById('loss-chart').data.every(t => t.x.length >= 5)", timeout=60_000
+        "() => document.getElementById('loss-chart').data.every(t => t.x.length >= 5)",
+        timeout=60_000,
     )
     first = trace_lengths(page, "loss-chart")
     page.wait_for_function(
-        "document.getElementById('status').textContent.startsWith('Done')", timeout=90_000
+        "() => document.getElementById('status').textContent.startsWith('Done')", timeout=90_000
     )
     last = trace_lengths(page, "loss-chart")
     page.screenshot(path=artifacts / "lab-digits.png", full_page=True)
@@ -42,7 +43,7 @@ def test_spiral_run_draws_both_decision_surfaces(live_server, browser_page, arti
 
     page.get_by_role("button", name="Start").click()
     page.wait_for_function(
-        "document.getElementById('status').textContent.startsWith('Done')", timeout=60_000
+        "() => document.getElementById('status').textContent.startsWith('Done')", timeout=60_000
     )
     page.screenshot(path=artifacts / "lab-spiral.png", full_page=True)
 

@@ -45,11 +45,26 @@ def read_health() -> dict:
     return {"status": "ok"}
 
 
+@router.get("/api/status")
+def read_status(request: Request) -> dict:
+    """Load: runs training now, runs waiting, and how many may train at once."""
+    jobs = request.app.state.jobs
+    return {
+        "running": len(jobs.running),
+        "queued": len(jobs.queue),
+        "max_running": jobs.max_running,
+    }
+
+
 @router.get("/vendor/plotly.min.js", include_in_schema=False)
 def read_plotly(request: Request) -> Response:
     """Plotly.js from the installed plotly package, gzipped once."""
     raw, packed, etag = _plotly_bundle()
-    headers = {"ETag": f'"{etag}"', "Cache-Control": "public, max-age=86400"}
+    headers = {
+        "ETag": f'"{etag}"',
+        "Cache-Control": "public, max-age=86400",
+        "Vary": "Accept-Encoding",
+    }
     if request.headers.get("if-none-match") == f'"{etag}"':
         return Response(status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", ""):
