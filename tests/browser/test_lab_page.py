@@ -35,6 +35,7 @@ def test_digits_run_grows_both_loss_traces(live_server, browser_page, artifacts)
     losses = page.evaluate("document.getElementById('loss-chart').data.map(t => t.y.at(-1))")
     assert all(0 < loss < 10 for loss in losses)
     assert "digits" in page.url and "depth=6" in page.url  # settings round-trip
+    assert not page.locator("#surfaces").is_visible()  # no input plane for images
 
 
 def test_spiral_run_draws_both_decision_surfaces(live_server, browser_page, artifacts):
