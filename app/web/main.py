@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .jobs import JobManager
-from .routes import anatomy, pages, presets, train
+from .routes import pages, train
 from .runs import RunStore
 from .security import SecurityHeaders
 from .settings import Settings, available_cpus
@@ -51,6 +51,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(train.router)
-    app.include_router(anatomy.router)
-    app.include_router(presets.router)
     return app
