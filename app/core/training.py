@@ -17,12 +17,14 @@ import torch.nn.functional as F
 
 from .config import RunConfig
 from .data import Dataset, load
+from .fused import FusedPair, supports
 from .models import ResNet, paired_networks
 
 KINDS = ("plain", "residual")
 MAX_RECORDS = 300  # history rows per run; longer runs record every k-th step
 SURFACE_SIDE = 50  # decision-surface grid: SURFACE_SIDE x SURFACE_SIDE points
 SURFACE_SPAN = 1.5  # the grid covers [-span, span]^2
+SURFACE_INTERVAL_S = 0.25
 
 
 @dataclass
@@ -102,10 +104,16 @@ class PairedTrainer:
             conv=config.uses_conv(),
             image_side=data.image_side or 8,
         )
-        self.nets = {"plain": plain, "residual": residual}
-        for net in self.nets.values():
-            net.to(self.device)
-        self.optimizers = {k: _optimizer(config, n) for k, n in self.nets.items()}
+        self.nets = {"plain": plain.to(self.device), "residual": residual.to(self.device)}
+        # Dense pairs train as one batched computation (fused.py); the two
+        # modules get the weights back through sync().
+        self.fused = (
+            FusedPair(plain, residual).to(self.device) if supports(plain, residual) else None
+        )
+        if self.fused is not None:
+            self.optimizers = {"pair": _optimizer(config, self.fused)}
+        else:
+            self.optimizers = {k: _optimizer(config, n) for k, n in self.nets.items()}
         self.layer_names = [name for name, _ in self.nets["residual"].layer_groups()]
 
         self.x_train = self.data.x_train.to(self.device)
@@ -130,54 +138,91 @@ class PairedTrainer:
         idx = self.next_batch()
         x, y = self.x_train[idx], self.y_train[idx]
         self.step_count += 1
+        if self.fused is not None:
+            return self._fused_step(x, y, with_grads)
+        return {kind: self._net_step(kind, x, y, with_grads) for kind in KINDS}
+
+    def _net_step(self, kind: str, x, y, with_grads: bool) -> dict:
+        net, opt = self.nets[kind], self.optimizers[kind]
+        opt.zero_grad(set_to_none=True)
+        logits = net(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+
+        result = {"loss": float(loss.detach()), "accuracy": _accuracy(logits, y)}
+        if not math.isfinite(result["loss"]):
+            raise Diverged(kind, self.step_count)
+        if with_grads:
+            result["grad_norms"] = grad_norms(net)
+        opt.step()
+        return result
+
+    def _fused_step(self, x, y, with_grads: bool) -> dict[str, dict]:
+        opt = self.optimizers["pair"]
+        opt.zero_grad(set_to_none=True)
+        logits = self.fused(x)  # (2, batch, classes)
+        losses = _pair_losses(logits, y)  # (2,): each network's mean loss
+        losses.sum().backward()  # the sum keeps the two gradients apart
+
+        values = losses.tolist()
+        accuracy = (logits.argmax(2) == y).float().mean(1).tolist()
+        norms = self.fused.grad_norms().tolist() if with_grads else None
         out = {}
-        for kind, net in self.nets.items():
-            opt = self.optimizers[kind]
-            opt.zero_grad(set_to_none=True)
-            logits = net(x)
-            loss = F.cross_entropy(logits, y)
-            loss.backward()
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
+        for k, kind in enumerate(KINDS):
+            if not math.isfinite(values[k]):
                 raise Diverged(kind, self.step_count)
-            result = {
-                "loss": loss_value,
-                "accuracy": float((logits.argmax(1) == y).float().mean()),
-            }
-            if with_grads:
-                result["grad_norms"] = grad_norms(net)
-            opt.step()
-            out[kind] = result
+            out[kind] = {"loss": values[k], "accuracy": accuracy[k]}
+            if norms is not None:
+                out[kind]["grad_norms"] = norms[k]
+        opt.step()
         return out
 
     @torch.no_grad()
-    def evaluate(self, split: str = "test") -> dict[str, dict]:
-        """Full-set loss and accuracy of both networks on `split`."""
-        x, y = (self.x_test, self.y_test) if split == "test" else (self.x_train, self.y_train)
+    def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both networks' outputs on `x`, in evaluation mode."""
+        if self.fused is not None:
+            return dict(zip(KINDS, self.fused(x), strict=True))
         out = {}
         for kind, net in self.nets.items():
             net.eval()
-            logits = net(x)
+            out[kind] = net(x)
             net.train()
-            out[kind] = {
-                "loss": float(F.cross_entropy(logits, y)),
-                "accuracy": float((logits.argmax(1) == y).float().mean()),
-            }
         return out
 
-    @torch.no_grad()
+    def sync(self) -> None:
+        """Bring `nets` up to date with the fused weights, if fused."""
+        if self.fused is not None:
+            self.fused.write_back()
+
+    def evaluate(self, split: str = "test") -> dict[str, dict]:
+        """Full-set loss and accuracy of both networks on `split`."""
+        x, y = (self.x_test, self.y_test) if split == "test" else (self.x_train, self.y_train)
+        return {
+            kind: {"loss": float(F.cross_entropy(logits, y)), "accuracy": _accuracy(logits, y)}
+            for kind, logits in self.logits(x).items()
+        }
+
     def surfaces(self, side: int = SURFACE_SIDE) -> dict[str, list[list[float]]]:
         """P(class 1) of each network over a side x side grid of the input plane."""
         axis = torch.linspace(-SURFACE_SPAN, SURFACE_SPAN, side)
         gy, gx = torch.meshgrid(axis, axis, indexing="ij")
         grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(self.device)
-        out = {}
-        for kind, net in self.nets.items():
-            net.eval()
-            prob = torch.softmax(net(grid), 1)[:, 1]
-            net.train()
-            out[kind] = prob.reshape(side, side).cpu().tolist()
-        return out
+        return {
+            kind: torch.softmax(logits, 1)[:, 1].reshape(side, side).cpu().tolist()
+            for kind, logits in self.logits(grid).items()
+        }
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return float((logits.argmax(1) == y).float().mean())
+
+
+def _pair_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(2, batch, classes) logits -> (2,) mean cross-entropy per network."""
+    per_sample = F.cross_entropy(
+        logits.permute(1, 2, 0), y[:, None].expand(-1, 2), reduction="none"
+    )
+    return per_sample.mean(0)
 
 
 class Sink(Protocol):
@@ -236,6 +281,7 @@ def run_paired(
         sink.on_start(trainer)
 
     started = time.perf_counter()
+    last_surface = -math.inf
     window = (started, 0)  # steps per second over the last recorded interval
     reason, detail, diverged = "completed", "", None
     for step in range(1, config.steps + 1):
@@ -276,9 +322,14 @@ def run_paired(
             if sink:
                 sink.on_record(step, rows, sps)
 
+        # Surfaces are for the eye: at most a few a second, whatever the speed.
         if surface_every and sink and (step % surface_every == 0 or step == config.steps):
-            sink.on_surface(step, trainer.surfaces())
+            now = time.perf_counter()
+            if now - last_surface >= SURFACE_INTERVAL_S or step == config.steps:
+                sink.on_surface(step, trainer.surfaces())
+                last_surface = now
 
+    trainer.sync()
     final = None
     if reason != "diverged":
         final = {"train": trainer.evaluate("train"), "test": trainer.evaluate("test")}
