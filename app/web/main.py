@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .jobs import JobManager
+from .limits import BodyLimit
 from .routes import pages, train
 from .runs import RunStore
 from .security import SecurityHeaders
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.jobs = JobManager(settings.max_running, settings.max_queued, settings.quantum_s)
     app.state.runs = RunStore()
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)

@@ -225,3 +225,9 @@ def test_a_paused_run_gives_its_slot_to_a_waiting_one(server):
         a.send(json.dumps({"type": "resume"}))
         b.send(json.dumps({"type": "pause"}))
         next_of(a, "running", timeout=3)
+
+
+def test_responses_carry_no_server_banner(server):
+    url, _ = server
+    with urllib.request.urlopen(f"{url}/healthz", timeout=5) as r:
+        assert r.headers.get("server") is None
