@@ -131,6 +131,90 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- residual-lab run PRESET: the paper lab's experiments, headless ---------
+
+
+def _list_of(item_type):
+    """An argparse type for `--depths 4,8,16` style lists."""
+
+    def parse(text: str) -> list:
+        try:
+            return [item_type(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a comma-separated list: {text!r}") from None
+
+    return parse
+
+
+def preset_parser(name: str, preset) -> argparse.ArgumentParser:
+    """One --flag per field of the preset's options model, bounds in the help."""
+    parser = argparse.ArgumentParser(prog=f"residual-lab run {name}", description=preset.title)
+    parser.add_argument("--json", metavar="PATH", help="write preset, options and figures here")
+    schema = preset.options.model_json_schema()["properties"]
+    for field, prop in schema.items():
+        flag = "--" + field.replace("_", "-")
+        default = prop.get("default")
+        if prop.get("type") == "boolean":
+            parser.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction)
+            continue
+        help_text = f"{prop.get('description', field)} (default {default})"
+        if prop.get("type") == "array":
+            item = int if prop["items"].get("type") == "integer" else str
+            parser.add_argument(flag, dest=field, type=_list_of(item), help=help_text)
+            continue
+        kind = {"integer": int, "number": float}.get(prop.get("type"), str)
+        parser.add_argument(flag, dest=field, type=kind, choices=prop.get("enum"), help=help_text)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one paper-lab preset with a progress bar; optionally write its data."""
+    from .core.presets import PRESETS
+
+    if args.list or not args.preset:
+        for name, preset in PRESETS.items():
+            sys.stdout.write(f"{name:15} {preset.title}\n")
+        return 0 if args.list else 2
+    if args.preset not in PRESETS:
+        known = ", ".join(PRESETS)
+        raise SystemExit(f"residual-lab: error: unknown preset {args.preset!r}; known: {known}")
+
+    preset = PRESETS[args.preset]
+    parsed = preset_parser(args.preset, preset).parse_args(args.options)
+    options = model_from_args(preset.options, parsed)
+    return _run_preset(args.preset, preset, options, parsed.json)
+
+
+def _run_preset(name: str, preset, options, json_path: str | None) -> int:
+    bar = ProgressBar(1000, name)
+    log.info("preset %s started: %s", name, options.model_dump_json())
+    started = time.perf_counter()
+
+    def report(fraction: float, label: str, figures=None) -> None:
+        bar.update(fraction * 1000, label)
+
+    result = preset.run(options, report, lambda: None)
+    bar.update(1000, "done", force=True)
+    bar.close()
+    log.info("preset %s completed in %.1f s", name, time.perf_counter() - started)
+    for key, value in result["measures"].items():
+        log.info("  %s: %s", key, value)
+    if json_path:
+        report = {"preset": name, "options": options.model_dump(), **result}
+        with open(json_path, "w") as f:
+            json.dump(report, f, allow_nan=False)
+        log.info("wrote %s", json_path)
+    return 0
+
+
+def add_run_command(sub) -> None:
+    run = sub.add_parser("run", help="run a paper-lab preset (residual-lab run --list)")
+    run.add_argument("--list", action="store_true", help="name the presets and exit")
+    run.add_argument("preset", nargs="?", help="the preset to run")
+    run.add_argument("options", nargs=argparse.REMAINDER, help="--option value ... --json PATH")
+    run.set_defaults(func=cmd_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="residual-lab", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
@@ -145,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(train, RunConfig)
     train.add_argument("--json", metavar="PATH", help="write config and histories here")
     train.set_defaults(func=cmd_train)
+    add_run_command(sub)
     return parser
 
 

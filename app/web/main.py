@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .jobs import JobManager
 from .limits import BodyLimit
-from .routes import pages, train
+from .routes import anatomy, pages, presets, train
 from .runs import RunStore
 from .security import SecurityHeaders
 from .settings import Settings, available_cpus
@@ -53,4 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(train.router)
+    app.include_router(anatomy.router)
+    app.include_router(presets.router)
     return app

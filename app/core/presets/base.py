@@ -7,8 +7,8 @@ figures and measures. The page, the socket and the command line only wrap it.
 
 A figure is plain data, drawn the same way by every front end:
 
-    {"kind": "line", "title", "x_label", "y_label", "log_x", "log_y",
-     "series": [{"name", "role", "x": [...], "y": [...]}]}
+    {"kind": "line" | "bar", "title", "x_label", "y_label", "log_x", "log_y",
+     "series": [{"name", "role", "x": [...], "y": [...], "dash"?: true}]}
     {"kind": "heatmap" | "contour", "title", "x_label", "y_label", "z_label",
      "log_z", "x": [...], "y": [...], "z": [[...], ...]}      # z[row y][col x]
 """
@@ -81,14 +81,21 @@ def nums(values) -> list:
     return [num(v) for v in values]
 
 
-def series(name: str, x, y, role: str | None = None) -> dict:
-    """One line; `role` ("plain", "residual") picks the project's colour."""
-    return {"name": name, "role": role or name, "x": list(x), "y": nums(y)}
+def series(name: str, x, y, role: str | None = None, dash: bool = False) -> dict:
+    """One line; `role` ("plain", "residual") picks the project's colour.
+
+    `dash` marks a reference line (a baseline, not a measurement).
+    """
+    out = {"name": name, "role": role or name, "x": list(x), "y": nums(y)}
+    if dash:
+        out["dash"] = True
+    return out
 
 
 def line_figure(title: str, x_label: str, y_label: str, lines: list[dict], **scales) -> dict:
+    """Lines over a shared x axis; kind="bar" draws the same data as bars."""
     return {
-        "kind": "line",
+        "kind": scales.get("kind", "line"),
         "title": title,
         "x_label": x_label,
         "y_label": y_label,
@@ -121,6 +128,12 @@ def _adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(net.parameters(), lr=lr, fused=True)
 
 
+def _norm(params) -> float:
+    """The gradient norm of a group of parameters, as one vector."""
+    grads = [p.grad.reshape(-1) for p in params if p.grad is not None]
+    return float(torch.cat(grads).norm()) if grads else 0.0
+
+
 class Fitter:
     """Trains several networks on the same batches, one Adam optimiser each.
 
@@ -136,6 +149,7 @@ class Fitter:
         self.regression = y.dtype.is_floating_point
         self._gen = torch.Generator().manual_seed(seed)
         self._order = torch.empty(0, dtype=torch.long)
+        self.grad_norms: dict[str, list[float]] = {}
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(out, y) if self.regression else F.cross_entropy(out, y)
@@ -146,8 +160,12 @@ class Fitter:
         idx, self._order = self._order[: self.batch_size], self._order[self.batch_size :]
         return idx
 
-    def step(self) -> dict[str, float]:
-        """One step of every network on one shared batch; the batch losses."""
+    def step(self, with_grads: bool = False) -> dict[str, float]:
+        """One step of every network on one shared batch; the batch losses.
+
+        With `with_grads`, `self.grad_norms` holds each network's gradient
+        norm per layer group (stem, units, head) for this step.
+        """
         idx = self._batch()
         x, y = self.x[idx], self.y[idx]
         losses = {}
@@ -156,11 +174,18 @@ class Fitter:
             opt.zero_grad(set_to_none=True)
             loss = self.loss(net(x), y)
             loss.backward()
+            if with_grads:
+                self.grad_norms[kind] = [_norm(p) for _, p in net.layer_groups()]
             value = float(loss.detach())
             if math.isfinite(value):  # a diverged net stops moving, not the run
                 opt.step()
             losses[kind] = value
         return losses
+
+    def scale_learning_rate(self, factor: float) -> None:
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] *= factor
 
     @torch.no_grad()
     def evaluate(self, x=None, y=None) -> dict[str, dict]:
@@ -188,12 +213,15 @@ class Curves:
         self._sum = dict.fromkeys(kinds, 0.0)
         self._n = 0
 
+    def due(self, step: int) -> bool:
+        return step % self.every == 0 or step == 1
+
     def add(self, step: int, losses: dict[str, float]) -> bool:
         """Add one step's losses; True when a row was recorded."""
         for k, v in losses.items():
             self._sum[k] += v
         self._n += 1
-        if step % self.every and step != 1:
+        if not self.due(step):
             return False
         self.step.append(step)
         for k in self.loss:
@@ -214,11 +242,27 @@ def record_every(steps: int, points: int = 100) -> int:
     return max(1, math.ceil(steps / points))
 
 
-def train(fitter: Fitter, steps: int, checkpoint: Checkpoint, on_row=None) -> Curves:
-    """Run `steps` steps; `on_row(step, curves)` after every recorded row."""
+LR_DROP_AT = 0.75  # fraction of the steps after which the rate drops tenfold
+
+
+def train(
+    fitter: Fitter, steps: int, checkpoint: Checkpoint, on_row=None, grads: bool = False
+) -> Curves:
+    """Run `steps` steps; `on_row(step, curves)` after every recorded row.
+
+    With `grads`, recorded steps also fill `fitter.grad_norms` for `on_row`.
+
+    The learning rate drops tenfold for the last quarter, as in the step
+    schedule of He et al. 2015 (Sec. 4.2), so the final loss is not one of
+    Adam's late spikes.
+    """
     curves = Curves(fitter.nets, record_every(steps))
+    drop_step = int(steps * LR_DROP_AT)
     for step in range(1, steps + 1):
         checkpoint()
-        if curves.add(step, fitter.step()) and on_row:
+        if step == drop_step:
+            fitter.scale_learning_rate(0.1)
+        losses = fitter.step(with_grads=grads and curves.due(step))
+        if curves.add(step, losses) and on_row:
             on_row(step, curves)
     return curves

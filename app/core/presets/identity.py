@@ -77,7 +77,10 @@ def _figures(depths, final, curves_lines) -> dict:
     error = [series(k, depths, v) for k, v in final.items()]
     return {
         "error_vs_depth": line_figure(
-            "Final error of H(x) = x against depth", "units", "mean squared error", error,
+            "Final error of H(x) = x against depth",
+            "units",
+            "mean squared error",
+            error,
             log_y=True,
         ),
         "curves": line_figure(
