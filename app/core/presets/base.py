@@ -24,6 +24,10 @@ import torch.nn.functional as F
 from pydantic import BaseModel
 from torch import nn
 
+from ..fused import FusedPair, supports
+from ..models import ResNet
+from ..training import KINDS
+
 Report = Callable[..., None]  # report(fraction, label, figures=None)
 Checkpoint = Callable[[], None]
 Runner = Callable[[BaseModel, Report, Checkpoint], dict]
@@ -145,7 +149,16 @@ class Fitter:
         self.nets = nets
         self.x, self.y = x, y
         self.batch_size = min(batch_size, len(x))
-        self.optimizers = {k: _adam(n, lr) for k, n in nets.items()}
+        # A dense plain/residual pair trains as one batched computation
+        # (fused.py); sync() hands the weights back to the two modules.
+        pair = tuple(nets.values())
+        self.fused = None
+        if list(nets) == list(KINDS) and all(isinstance(n, ResNet) for n in pair):
+            self.fused = FusedPair(*pair) if supports(*pair) else None
+        if self.fused is not None:
+            self.optimizers = {"pair": _adam(self.fused, lr)}
+        else:
+            self.optimizers = {k: _adam(n, lr) for k, n in nets.items()}
         self.regression = y.dtype.is_floating_point
         self._gen = torch.Generator().manual_seed(seed)
         self._order = torch.empty(0, dtype=torch.long)
@@ -168,6 +181,8 @@ class Fitter:
         """
         idx = self._batch()
         x, y = self.x[idx], self.y[idx]
+        if self.fused is not None:
+            return self._fused_step(x, y, with_grads)
         losses = {}
         for kind, net in self.nets.items():
             opt = self.optimizers[kind]
@@ -182,6 +197,23 @@ class Fitter:
             losses[kind] = value
         return losses
 
+    def _fused_step(self, x, y, with_grads: bool) -> dict[str, float]:
+        opt = self.optimizers["pair"]
+        opt.zero_grad(set_to_none=True)
+        out = self.fused(x)  # (2, batch, outputs)
+        losses = torch.stack([self.loss(o, y) for o in out])
+        losses.sum().backward()  # the sum keeps the two gradients apart
+        if with_grads:
+            self.grad_norms = dict(zip(KINDS, self.fused.grad_norms().tolist(), strict=True))
+        # Adam is elementwise: a diverged network's NaNs stay in its own half.
+        opt.step()
+        return dict(zip(KINDS, losses.tolist(), strict=True))
+
+    def sync(self) -> None:
+        """Bring the modules up to date with the fused weights, if fused."""
+        if self.fused is not None:
+            self.fused.write_back()
+
     def scale_learning_rate(self, factor: float) -> None:
         for opt in self.optimizers.values():
             for group in opt.param_groups:
@@ -193,13 +225,20 @@ class Fitter:
         x = self.x if x is None else x
         y = self.y if y is None else y
         out = {}
-        for kind, net in self.nets.items():
-            net.eval()
-            pred = net(x)
-            net.train()
+        for kind, pred in self._predict(x).items():
             out[kind] = {"loss": float(self.loss(pred, y))}
             if not self.regression:
                 out[kind]["accuracy"] = float((pred.argmax(1) == y).float().mean())
+        return out
+
+    def _predict(self, x) -> dict[str, torch.Tensor]:
+        if self.fused is not None:
+            return dict(zip(KINDS, self.fused(x), strict=True))
+        out = {}
+        for kind, net in self.nets.items():
+            net.eval()
+            out[kind] = net(x)
+            net.train()
         return out
 
 
@@ -265,4 +304,5 @@ def train(
         losses = fitter.step(with_grads=grads and curves.due(step))
         if curves.add(step, losses) and on_row:
             on_row(step, curves)
+    fitter.sync()
     return curves
