@@ -1,10 +1,10 @@
 """The degradation sweep's wall time: 4 depths x plain/residual on the spiral.
 
 Target of the brief (section 5): under 15 s on 2 cores. Runs the preset as
-the page and the command line do (its default depths and steps), with torch
-one torch thread (as the server gives each run on a 2-core machine: these
-networks are too small for intra-op threads to pay), and prints the total; then times each kind of network on
-its own through the same training loop, to show where the time goes.
+the page and the command line do (its default depths and steps) with one
+torch thread, as the server gives each run on a 2-core machine (these
+networks are too small for intra-op threads to pay), and prints the total;
+then times each kind of network on its own, to show where the time goes.
 
 Usage: python bench/degradation_sweep.py [--threads N] [--steps N]
 """
