@@ -509,7 +509,7 @@ function ratioLayout(unit) {
     margin: { l: 48, r: 10, t: 8, b: 36 }, hovermode: "x",
     legend: { orientation: "h", y: -0.18 },
     xaxis: { title: { text: "unit (input to output)", standoff: 4 } },
-    yaxis: { type: "log", dtick: "D2", title: { text: "‖F(x)‖ / ‖x‖" } },
+    yaxis: { type: "log", title: { text: "‖F(x)‖ / ‖x‖" } },
     shapes: [{ type: "line", x0: unit, x1: unit, yref: "paper", y0: 0, y1: 1,
       line: { color: "#8a94a3", width: 1, dash: "dot" } }],
   };
@@ -562,6 +562,7 @@ const updateRunUnit = coalesce(
 async function loadRun(id) {
   run.id = id;
   $("trained-controls").hidden = false;
+  $("trained").scrollIntoView(); // arriving from the lab: this is what was asked for
   setStatus(run.status, `loading run ${id}…`);
   try {
     run.ratios = await fetchJSON(`${API}/runs/${encodeURIComponent(id)}/ratios`);

@@ -52,4 +52,26 @@ def test_spiral_run_draws_both_decision_surfaces(live_server, browser_page, arti
         z = page.evaluate(f"document.getElementById('surface-{kind}').data[0].z")
         assert len(z) == 50 and len(z[0]) == 50
         assert all(0 <= p <= 1 for row in z for p in row)
-    assert page.get_by_role("link", name="Look inside these networks").is_visible()
+    # The finished run can be followed unit by unit on the block page.
+    page.get_by_role("link", name="Look inside these networks").click()
+    page.wait_for_function(
+        "() => { const c = document.getElementById('run-ratios');"
+        " return c && c.data && c.data.length >= 2 && c.data[0].y.length === 8; }",
+        timeout=30_000,
+    )
+    ratios = page.evaluate("document.getElementById('run-ratios').data.map(t => t.y)")
+    assert "/block?run=" in page.url
+    assert all(len(r) == 8 and all(v >= 0 for v in r) for r in ratios)
+
+    title = page.locator("#t-run-residual")
+    page.wait_for_function(
+        "() => document.getElementById('t-run-residual').textContent.includes('stem output')"
+    )
+    slider = page.get_by_label("Unit index")
+    slider.fill("8")
+    slider.dispatch_event("input")
+    page.wait_for_function(
+        "() => document.getElementById('t-run-residual').textContent.includes('unit 8 of 8')"
+    )
+    assert "PCA of width 16" in title.text_content()
+    page.screenshot(path=artifacts / "block-trained.png", full_page=True)
