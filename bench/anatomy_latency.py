@@ -25,9 +25,11 @@ import http.client
 import json
 import random
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import uvicorn
@@ -38,16 +40,9 @@ from app.core.training import PairedTrainer, run_paired
 from app.web.main import create_app
 from app.web.routes.anatomy import DEFAULT_UNIT, UnitRequest, compute_run_unit, compute_unit
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.servers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 RUN_ID = "bench-50"
 RUN_UNITS = 50
 RUN_POINTS = 2500

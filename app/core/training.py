@@ -177,17 +177,9 @@ class PairedTrainer:
         opt.step()
         return out
 
-    @torch.no_grad()
     def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Both networks' outputs on `x`, in evaluation mode."""
-        if self.fused is not None:
-            return dict(zip(KINDS, self.fused(x), strict=True))
-        out = {}
-        for kind, net in self.nets.items():
-            net.eval()
-            out[kind] = net(x)
-            net.train()
-        return out
+        return predict(self.nets, self.fused, x)
 
     def sync(self) -> None:
         """Bring `nets` up to date with the fused weights, if fused."""
@@ -211,6 +203,19 @@ class PairedTrainer:
             kind: torch.softmax(logits, 1)[:, 1].reshape(side, side).cpu().tolist()
             for kind, logits in self.logits(grid).items()
         }
+
+
+@torch.no_grad()
+def predict(nets: dict[str, ResNet], fused: FusedPair | None, x) -> dict[str, torch.Tensor]:
+    """Every network's output on `x` in evaluation mode (batch norm frozen)."""
+    if fused is not None:
+        return dict(zip(KINDS, fused(x), strict=True))
+    out = {}
+    for kind, net in nets.items():
+        net.eval()
+        out[kind] = net(x)
+        net.train()
+    return out
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:

@@ -9,6 +9,7 @@ from starlette.websockets import WebSocketDisconnect
 from app.core.presets import PRESETS
 from app.web.main import create_app
 from app.web.settings import Settings
+from tests.servers import strict_json as strict
 
 SMALL = {"depths": [1, 3], "steps": 40, "points": 64}  # identity, in well under a second
 
@@ -17,13 +18,6 @@ SMALL = {"depths": [1, 3], "steps": 40, "points": 64}  # identity, in well under
 def client():
     with TestClient(create_app(Settings(max_running=2))) as c:
         yield c
-
-
-def strict(text: str) -> dict:
-    def refuse(token):
-        raise ValueError(f"non-standard JSON constant {token}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def receive_until_end(ws) -> list[dict]:

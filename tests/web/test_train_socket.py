@@ -9,21 +9,13 @@ from fastapi.testclient import TestClient
 
 from app.web.main import create_app
 from app.web.settings import Settings
+from tests.servers import strict_json as strict
 
 
 @pytest.fixture
 def client():
     with TestClient(create_app(Settings(max_running=2))) as c:
         yield c
-
-
-def strict(text: str) -> dict:
-    """Parse as a strict JSON parser would: NaN and Infinity are rejected."""
-
-    def refuse(token):
-        raise ValueError(f"non-standard JSON constant {token}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def run_to_end(ws, config: dict) -> list[dict]:

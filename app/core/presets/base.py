@@ -25,8 +25,8 @@ from pydantic import BaseModel
 from torch import nn
 
 from ..fused import FusedPair, supports
-from ..models import ResNet
-from ..training import KINDS
+from ..models import ResNet, paired_networks
+from ..training import KINDS, predict
 
 Report = Callable[..., None]  # report(fraction, label, figures=None)
 Checkpoint = Callable[[], None]
@@ -232,14 +232,15 @@ class Fitter:
         return out
 
     def _predict(self, x) -> dict[str, torch.Tensor]:
-        if self.fused is not None:
-            return dict(zip(KINDS, self.fused(x), strict=True))
-        out = {}
-        for kind, net in self.nets.items():
-            net.eval()
-            out[kind] = net(x)
-            net.train()
-        return out
+        return predict(self.nets, self.fused, x)
+
+
+def fit_pair(data, depth: int, width: int, spec, lr: float, seed: int) -> Fitter:
+    """A plain/residual pair of `spec` units with identical initial weights,
+    ready to train on `data`'s training set."""
+    plain, residual = paired_networks(seed, data.in_features, data.classes, depth, width, spec)
+    nets = {"plain": plain, "residual": residual}
+    return Fitter(nets, data.x_train, data.y_train, lr, 128, seed)
 
 
 class Curves:

@@ -16,10 +16,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..data import load
-from ..models import UnitSpec, paired_networks
-from .base import Fitter, Preset, grid_figure, line_figure, num, series, train
-
-KINDS = ("plain", "residual")
+from ..models import UnitSpec
+from ..training import KINDS
+from .base import Preset, fit_pair, grid_figure, line_figure, num, series, train
 
 
 class GradientFlowOptions(BaseModel):
@@ -51,12 +50,9 @@ def response_std(net, x: torch.Tensor) -> list[float]:
 def run(opts: GradientFlowOptions, report, checkpoint) -> dict:
     data = load(opts.dataset, 1000, 0.03, opts.seed)
     spec = UnitSpec(batch_norm=opts.batch_norm)
-    plain, residual = paired_networks(
-        opts.seed, data.in_features, data.classes, opts.depth, opts.width, spec
-    )
-    nets = {"plain": plain, "residual": residual}
+    fitter = fit_pair(data, opts.depth, opts.width, spec, opts.learning_rate, opts.seed)
+    nets, residual = fitter.nets, fitter.nets["residual"]
     layers = [name for name, _ in residual.layer_groups()]
-    fitter = Fitter(nets, data.x_train, data.y_train, opts.learning_rate, 128, opts.seed)
     grads = {k: [] for k in KINDS}  # one list of per-layer norms per recorded step
 
     def on_row(step, curves):

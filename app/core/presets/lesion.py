@@ -14,10 +14,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..data import load
-from ..models import UnitSpec, paired_networks
-from .base import Fitter, Preset, line_figure, num, series, train
-
-KINDS = ("plain", "residual")
+from ..models import UnitSpec
+from ..training import KINDS
+from .base import Preset, fit_pair, line_figure, num, series, train
 
 
 class LesionOptions(BaseModel):
@@ -52,11 +51,8 @@ def lesion_curve(net, x, y, checkpoint) -> list[float]:
 def run(opts: LesionOptions, report, checkpoint) -> dict:
     data = load(opts.dataset, 1000, 0.03, opts.seed)
     spec = UnitSpec(batch_norm=opts.batch_norm)
-    plain, residual = paired_networks(
-        opts.seed, data.in_features, data.classes, opts.depth, opts.width, spec
-    )
-    nets = {"plain": plain, "residual": residual}
-    fitter = Fitter(nets, data.x_train, data.y_train, opts.learning_rate, 128, opts.seed)
+    fitter = fit_pair(data, opts.depth, opts.width, spec, opts.learning_rate, opts.seed)
+    nets = fitter.nets
 
     def on_row(step, curves):
         report(0.9 * step / opts.steps, f"training: step {step} of {opts.steps}")

@@ -17,10 +17,9 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..data import load
-from ..models import UnitSpec, paired_networks
-from .base import Fitter, Preset, grid_figure, line_figure, num, train
+from ..models import UnitSpec
+from .base import Preset, fit_pair, grid_figure, line_figure, num, train
 
-KINDS = ("plain", "residual")
 EVAL_POINTS = 500  # training points the loss is measured on, per grid point
 
 
@@ -105,11 +104,8 @@ def roughness(z: list[list[float]]) -> dict:
 def run(opts: LossSurfaceOptions, report, checkpoint) -> dict:
     data = load(opts.dataset, 1000, 0.03, opts.seed)
     spec = UnitSpec(batch_norm=opts.batch_norm)
-    plain, residual = paired_networks(
-        opts.seed, data.in_features, data.classes, opts.depth, opts.width, spec
-    )
-    nets = {"plain": plain, "residual": residual}
-    fitter = Fitter(nets, data.x_train, data.y_train, opts.learning_rate, 128, opts.seed)
+    fitter = fit_pair(data, opts.depth, opts.width, spec, opts.learning_rate, opts.seed)
+    nets = fitter.nets
 
     def on_row(step, curves):
         report(0.5 * step / opts.steps, f"training: step {step} of {opts.steps}")

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ..models import UnitSpec, paired_networks
+from ..training import KINDS
 from .base import Preset, line_figure, num, series
 
-KINDS = ("plain", "residual")
 Depth = Annotated[int, Field(ge=1, le=128)]
 
 
