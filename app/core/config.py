@@ -40,6 +40,9 @@ class RunConfig(BaseModel):
     optimizer: Literal["adam", "sgd"] = "adam"
     unit: Literal["original", "preact"] = "original"
     batch_norm: bool = False
+    schedule: Literal["step", "constant"] = Field(
+        "step", description="step: the rate drops tenfold for the last quarter"
+    )
     layer: Literal["auto", "dense", "conv"] = Field(
         "auto", description="auto: 3x3 conv units for images, dense for 2-D"
     )

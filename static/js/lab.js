@@ -14,7 +14,7 @@ const statusLine = document.getElementById("status");
 const inspect = document.getElementById("inspect");
 const FIELDS = [
   "dataset", "depth", "width", "learning_rate", "steps", "seed",
-  "batch_size", "noise", "optimizer", "unit", "batch_norm",
+  "batch_size", "noise", "optimizer", "unit", "schedule", "batch_norm",
 ];
 
 let job = null;

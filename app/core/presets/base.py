@@ -26,7 +26,7 @@ from torch import nn
 
 from ..fused import FusedPair, supports
 from ..models import ResNet, paired_networks
-from ..training import KINDS, predict
+from ..training import KINDS, LR_DROP_AT, predict
 
 Report = Callable[..., None]  # report(fraction, label, figures=None)
 Checkpoint = Callable[[], None]
@@ -282,7 +282,6 @@ def record_every(steps: int, points: int = 100) -> int:
     return max(1, math.ceil(steps / points))
 
 
-LR_DROP_AT = 0.75  # fraction of the steps after which the rate drops tenfold
 
 
 def train(
