@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
+from pathlib import Path
 from typing import get_args
 
 from pydantic import ValidationError
@@ -56,8 +58,26 @@ def add_model_options(parser: argparse.ArgumentParser, model) -> None:
         if field.annotation is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction)
             continue
-        help_text = f"{field.description or name} (default {field.default})"
-        parser.add_argument(flag, dest=name, choices=choices, help=help_text)
+        parser.add_argument(
+            flag,
+            dest=name,
+            choices=choices,
+            type=field.annotation if field.annotation in (int, float) else None,
+            help=_help(name, field),
+        )
+
+
+def _help(name: str, field) -> str:
+    """The field's description, bounds and default, as --help shows them."""
+    bounds = []
+    for rule in field.metadata:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(rule, attr, None) is not None:
+                bounds.append(f"{sign} {getattr(rule, attr)}")
+    text = field.description or name.replace("_", " ")
+    if bounds:
+        text += f"; {', '.join(bounds)}"
+    return f"{text} (default {field.default})"
 
 
 def model_from_args(model, args: argparse.Namespace):
@@ -90,13 +110,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .core.training import run_paired
 
     config = model_from_args(RunConfig, args)
+    check_writable(args.json)
     bar = ProgressBar(config.steps, "training")
     result = run_paired(config, _CliSink(bar))
     bar.update(result.steps, result.reason, force=True)
     bar.close()
-    for kind, h in result.histories.items():
-        if h.train_loss:
-            log.info("%s: final train loss %.4f", kind, h.train_loss[-1])
+    if result.final:
+        for kind, m in result.final["train"].items():
+            log.info("%s: training loss %.4f, accuracy %.3f", kind, m["loss"], m["accuracy"])
     if result.detail:
         log.warning("%s", result.detail)
     if args.json:
@@ -106,10 +127,25 @@ def cmd_train(args: argparse.Namespace) -> int:
             "final": result.final,
             "runs": [{"kind": k, "history": h.as_dict()} for k, h in result.histories.items()],
         }
-        with open(args.json, "w") as f:
-            json.dump(report, f)
-        log.info("wrote %s", args.json)
+        write_json(args.json, report)
     return 0 if result.reason == "completed" else 1
+
+
+def check_writable(path: str | None) -> None:
+    """Fail before a long run, not after it, when its report cannot be written."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir() or not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
+        raise SystemExit(f"residual-lab: error: --json: cannot write {path}")
+
+
+def write_json(path: str, report: dict) -> None:
+    from .web.jobs import json_safe  # NaN and infinities become null
+
+    with open(path, "w") as f:
+        json.dump(json_safe(report), f, allow_nan=False)
+    log.info("wrote %s", path)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -182,6 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     preset = PRESETS[args.preset]
     parsed = preset_parser(args.preset, preset).parse_args(args.options)
     options = model_from_args(preset.options, parsed)
+    check_writable(parsed.json)
     return _run_preset(args.preset, preset, options, parsed.json)
 
 
@@ -200,10 +237,7 @@ def _run_preset(name: str, preset, options, json_path: str | None) -> int:
     for key, value in result["measures"].items():
         log.info("  %s: %s", key, value)
     if json_path:
-        report = {"preset": name, "options": options.model_dump(), **result}
-        with open(json_path, "w") as f:
-            json.dump(report, f, allow_nan=False)
-        log.info("wrote %s", json_path)
+        write_json(json_path, {"preset": name, "options": options.model_dump(), **result})
     return 0
 
 
@@ -221,8 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the web app")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
     train = sub.add_parser("train", help="train a plain and a residual network headless")

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -48,3 +49,27 @@ def test_train_rejects_bad_options_naming_them(args, message):
 
     assert process.returncode != 0
     assert message in process.stderr
+
+
+@pytest.mark.parametrize("path", ["/nonexistent/dir/out.json", "/tmp"])
+def test_an_unwritable_report_path_fails_before_training(path):
+    began = time.monotonic()
+    process = subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", "--steps", "100000", "--json", path],
+        capture_output=True,
+        text=True,
+    )
+
+    assert process.returncode != 0
+    assert f"--json: cannot write {path}" in process.stderr
+    assert "Traceback" not in process.stderr
+    assert time.monotonic() - began < 30  # it did not train 100,000 steps first
+
+
+def test_console_reports_the_same_final_loss_as_the_json(tmp_path, caplog):
+    path = tmp_path / "run.json"
+    with caplog.at_level("INFO"):
+        main(["train", "--depth", "3", "--steps", "30", "--json", str(path)])
+
+    final = json.loads(path.read_text())["final"]["train"]["residual"]["loss"]
+    assert f"residual: training loss {final:.4f}" in caplog.text

@@ -26,16 +26,17 @@ MAX_MACS_PER_STEP = 2_000_000_000
 class RunConfig(BaseModel):
     """A paired run: one plain and one residual network, same everything else."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no silent coercion (true is not depth 1, "yes" is not a bool)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     dataset: DatasetName = "spiral"
     depth: int = Field(20, ge=1, le=MAX_DEPTH, description="residual units")
     width: int = Field(16, ge=2, le=MAX_WIDTH, description="features per unit")
-    learning_rate: float = Field(0.003, gt=0, le=10)
+    learning_rate: float = Field(0.003, gt=0, le=10, allow_inf_nan=False)
     steps: int = Field(600, ge=1, le=MAX_STEPS)
     batch_size: int = Field(128, ge=1, le=2048)
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    noise: float = Field(0.03, ge=0, le=1, description="2-D sets only")
+    noise: float = Field(0.03, ge=0, le=1, allow_inf_nan=False, description="2-D sets only")
     points: int = Field(1000, ge=100, le=5000, description="2-D sets only")
     optimizer: Literal["adam", "sgd"] = "adam"
     unit: Literal["original", "preact"] = "original"

@@ -49,16 +49,28 @@ def parse_message(text: str) -> dict:
         message = json.loads(text)
     except ValueError:
         raise BadMessage("message", "message is not valid JSON") from None
+    except RecursionError:
+        raise BadMessage("message", "message is nested too deeply") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise BadMessage("type", "message must be a JSON object with a string 'type'")
     return message
+
+
+async def receive_text(websocket: WebSocket) -> str:
+    """The next text frame; a binary frame is a client error, not a crash."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    if message.get("text") is None:
+        raise BadMessage("message", "binary frames are not accepted: send JSON text")
+    return message["text"]
 
 
 def describe(err: ValidationError, prefix: str = "") -> BadMessage:
     """The first validation problem as a field name and one short sentence."""
     first = err.errors()[0]
     field = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
-    text = first["msg"]
+    text = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         text = "unknown field"
     return BadMessage(field or "message", f"{field}: {text}")
@@ -84,7 +96,7 @@ async def reject(websocket: WebSocket, err: BadMessage, code: int = POLICY_VIOLA
 async def receive_start(websocket: WebSocket, model: type[M]) -> M | None:
     """Wait for a valid start message; on a bad one, reject and return None."""
     try:
-        text = await asyncio.wait_for(websocket.receive_text(), START_TIMEOUT_S)
+        text = await asyncio.wait_for(receive_text(websocket), START_TIMEOUT_S)
         message = parse_message(text)
         if message["type"] != "start":
             raise BadMessage("type", "the first message must have type 'start'")
@@ -96,8 +108,8 @@ async def receive_start(websocket: WebSocket, model: type[M]) -> M | None:
         await reject(websocket, err)
     except TimeoutError:
         await reject(websocket, BadMessage("start", "no start message in time"))
-    except (WebSocketDisconnect, RuntimeError, KeyError):
-        pass  # the client left (or sent bytes) before starting
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client left before starting
     return None
 
 
@@ -114,7 +126,7 @@ async def _send_loop(websocket: WebSocket, job: Job) -> None:
 async def _receive_loop(websocket: WebSocket, job: Job, manager: JobManager) -> None:
     while True:
         try:
-            message = parse_message(await websocket.receive_text())
+            message = parse_message(await receive_text(websocket))
         except BadMessage as err:
             await websocket.send_text(
                 dumps({"type": "error", "field": err.field, "message": err.message})

@@ -127,6 +127,7 @@ def test_out_of_range_start_gets_an_error_naming_the_field(client, config, field
         ("[1, 2]", "type"),
         ('{"type": "pause"}', "type"),
         ('{"type": "start", "config": ' + '{"a": 1, ' * 3000 + "}", "message"),
+        ('{"type": "start", "config": ' + "[" * 5000 + "]" * 5000 + "}", "message"),
     ],
 )
 def test_malformed_start_gets_a_clear_error_and_a_close(client, text, field):
@@ -178,3 +179,41 @@ def test_a_diverging_run_says_so_in_strict_json(client):
     assert done["reason"] == "diverged"
     assert done["diverged"]["network"] in ("plain", "residual")
     assert done["diverged"]["step"] >= 1
+
+
+def test_binary_frames_get_an_error_not_a_crash(client):
+    with client.websocket_connect("/ws/train") as ws:
+        ws.send_bytes(b"\x00\x01")
+        error = strict(ws.receive_text())
+        closed = ws.receive()
+
+    assert error == {
+        "type": "error",
+        "field": "message",
+        "message": "binary frames are not accepted: send JSON text",
+    }
+    assert closed["code"] == 1008
+
+
+def test_bad_messages_mid_run_get_errors_and_the_run_goes_on(client):
+    with client.websocket_connect("/ws/train") as ws:
+        ws.send_text(json.dumps({"type": "start", "config": {"depth": 2, "steps": 100000}}))
+        assert strict(ws.receive_text())["type"] == "started"
+        ws.send_bytes(b"\xff")
+        ws.send_text("[" * 5000)
+        ws.send_text(json.dumps({"type": "dance"}))
+        errors = []
+        while len(errors) < 3:
+            message = strict(ws.receive_text())
+            if message["type"] == "error":
+                errors.append(message["message"])
+        ws.send_text(json.dumps({"type": "stop"}))
+        while (message := strict(ws.receive_text()))["type"] != "done":
+            pass
+
+    assert errors == [
+        "binary frames are not accepted: send JSON text",
+        "message is nested too deeply",
+        "unknown type 'dance'",
+    ]
+    assert message["reason"] == "stopped"
