@@ -45,13 +45,19 @@ class JobControl:
         self._running.set()
         self._slot.set()
         self.pause_limit_s = pause_limit_s
+        self.paused_since = 0.0
         self.reason = ""
 
     def pause(self) -> None:
+        if self._running.is_set():
+            self.paused_since = time.monotonic()
         self._running.clear()
 
     def resume(self) -> None:
         self._running.set()
+
+    def paused_too_long(self) -> bool:
+        return self.paused and time.monotonic() - self.paused_since > self.pause_limit_s
 
     def revoke_slot(self) -> None:
         self._slot.clear()
@@ -163,18 +169,26 @@ class Job:
 
     _ids = itertools.count(1)
 
-    def __init__(self, target: Target, owner: str, label: str, loop: asyncio.AbstractEventLoop):
+    def __init__(
+        self,
+        target: Target,
+        owner: str,
+        label: str,
+        loop: asyncio.AbstractEventLoop,
+        pause_limit_s: float = PAUSE_LIMIT_S,
+    ):
         self.id = f"job-{next(self._ids)}"
         self.target = target
         self.owner = owner
         self.label = label
-        self.control = JobControl()
+        self.control = JobControl(pause_limit_s)
         self.outbox = Outbox(loop)
         self.state = "queued"  # queued -> running -> done
         self.result: dict | None = None
         self.finished = asyncio.Event()
         self.thread: threading.Thread | None = None
         self.started_at = self.slot_since = time.monotonic()
+        self.announced: dict | None = None  # the last queue place it was told
 
     def _run(self, on_exit: Callable[[], None]) -> None:
         try:
@@ -196,17 +210,24 @@ class JobManager:
     (its thread holds between steps) and the next job gets the slot.
     """
 
-    def __init__(self, max_running: int, max_queued: int, quantum_s: float = 20.0):
+    def __init__(
+        self,
+        max_running: int,
+        max_queued: int,
+        quantum_s: float = 20.0,
+        pause_limit_s: float = PAUSE_LIMIT_S,
+    ):
         self.max_running = max_running
         self.max_queued = max_queued
         self.quantum_s = quantum_s
+        self.pause_limit_s = pause_limit_s
         self.running: dict[str, Job] = {}
         self.queue: list[Job] = []
         self.by_owner: dict[str, Job] = {}
         self.recent_seconds: list[float] = []  # durations, for queue estimates
 
     def create(self, target: Target, owner: str, label: str) -> Job:
-        return Job(target, owner, label, asyncio.get_running_loop())
+        return Job(target, owner, label, asyncio.get_running_loop(), self.pause_limit_s)
 
     def submit(self, job: Job) -> None:
         """Start `job` now or queue it; an owner's earlier job is stopped."""
@@ -223,7 +244,8 @@ class JobManager:
         job.control.stop(reason)
         if job.state == "queued" and job.thread is None:
             self.queue.remove(job)
-            self._finish(job, {"type": "done", "reason": "stopped", "detail": reason})
+            done = {"type": "done", "reason": "stopped", "steps": 0, "detail": reason}
+            self._finish(job, done)
             self._announce_positions()
         # A job with a thread ends when the thread sees the stop.
 
@@ -233,13 +255,20 @@ class JobManager:
         self._announce_positions()
 
     def estimate_wait_s(self, position: int) -> float | None:
-        if not self.recent_seconds:
+        """Seconds until `position` trains: one turn per round of slots."""
+        now = time.monotonic()
+        lengths = self.recent_seconds + [now - j.started_at for j in self.running.values()]
+        if not lengths:
             return None
-        turn = min(sum(self.recent_seconds) / len(self.recent_seconds), self.quantum_s)
-        return turn * math.ceil(position / self.max_running)
+        # A turn lasts a typical run, or the quantum when runs are longer.
+        turn = min(max(sum(lengths) / len(lengths), max(lengths)), self.quantum_s)
+        return 5 * math.ceil(turn * math.ceil(position / self.max_running) / 5)
 
     def rebalance(self) -> None:
         """Give waiting jobs a turn: requeue paused and long-running jobs."""
+        for job in list(self.queue) + list(self.running.values()):
+            if job.control.paused_too_long():  # wherever it waits
+                self.cancel(job, "paused too long")
         now = time.monotonic()
         waiting = sum(1 for job in self.queue if not job.control.paused)
         for job in sorted(self.running.values(), key=lambda j: j.slot_since):
@@ -271,6 +300,7 @@ class JobManager:
             job.slot_since = time.monotonic()
             self.running[job.id] = job
             job.outbox.pop("queued")
+            job.announced = None
             if job.thread is None:
                 self._start_thread(job)
             else:
@@ -304,9 +334,12 @@ class JobManager:
         job.finished.set()
 
     def _announce_positions(self) -> None:
+        """Tell each waiting job its place, when it has changed."""
         for i, job in enumerate(self.queue, start=1):
             message = {"type": "queued", "position": i, "estimate_s": self.estimate_wait_s(i)}
-            job.outbox.post(message, key="queued")
+            if message != job.announced:
+                job.announced = message
+                job.outbox.post(message, key="queued")
 
     async def shutdown(self) -> None:
         for job in list(self.queue) + list(self.running.values()):

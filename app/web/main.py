@@ -46,7 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.jobs = JobManager(settings.max_running, settings.max_queued, settings.quantum_s)
+    app.state.jobs = JobManager(
+        settings.max_running, settings.max_queued, settings.quantum_s, settings.pause_limit_s
+    )
     app.state.runs = RunStore()
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)

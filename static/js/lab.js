@@ -119,7 +119,8 @@ function finish(message) {
   } else if (message.reason === "diverged") {
     setStatus(`Diverged: ${message.detail}. Try a smaller learning rate.`, "error");
   } else {
-    setStatus(`Stopped after ${message.steps} steps (${message.detail}).`);
+    const steps = message.steps ? `after ${message.steps} steps ` : "";
+    setStatus(`Stopped ${steps}(${message.detail}).`);
   }
   if (message.run_id) {
     inspect.href = `/block?run=${encodeURIComponent(message.run_id)}`;

@@ -231,3 +231,44 @@ def test_responses_carry_no_server_banner(server):
     url, _ = server
     with urllib.request.urlopen(f"{url}/healthz", timeout=5) as r:
         assert r.headers.get("server") is None
+
+
+def test_queue_places_are_announced_only_when_they_change(server):
+    url, _ = server
+    with socket_to(url, "calm-aaaa") as a, socket_to(url, "calm-bbbb") as b:
+        start(a, LONG_RUN)
+        next_of(a, "started")
+        start(b, LONG_RUN)
+        next_of(b, "queued")
+        time.sleep(3)  # three rebalancing rounds with nothing changed
+
+        with pytest.raises(TimeoutError):
+            next_of(b, "queued", timeout=0.5)
+
+
+@pytest.fixture
+def short_pauses():
+    env = {"RESIDUAL_LAB_MAX_RUNNING": "1", "RESIDUAL_LAB_PAUSE_LIMIT_S": "2"}
+    url, process = start_server(env)
+    yield url
+    stop_server(process)
+
+
+def test_a_run_paused_while_queued_ends_after_the_pause_limit(short_pauses):
+    url = short_pauses
+    with socket_to(url, "qpause-aaaa") as a, socket_to(url, "qpause-bbbb") as b:
+        start(a, LONG_RUN)
+        next_of(a, "started")
+        start(b, LONG_RUN)
+        next_of(b, "queued")
+        b.send(json.dumps({"type": "pause"}))
+        next_of(b, "paused")
+
+        done = next_of(b, "done", timeout=6)
+        assert done == {
+            "type": "done",
+            "reason": "stopped",
+            "steps": 0,
+            "detail": "paused too long",
+        }
+        assert status(url)["queued"] == 0
