@@ -9,10 +9,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY_BYTES = 64 * 1024
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """Answers 413 to HTTP requests whose body exceeds `limit` bytes."""
 
@@ -28,28 +24,29 @@ class BodyLimit:
             await self._reject(send)
             return
 
-        seen = 0
+        seen, started, rejected = 0, False, False
 
         async def counted() -> Message:
-            nonlocal seen
+            # A chunked body never declares its size: count it as it comes,
+            # answer 413 once it is too large and tell the app the client left.
+            nonlocal seen, rejected
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:  # a chunked body that never declared its size
-                raise BodyTooLarge
+            if seen > self.limit and not rejected:
+                rejected = True
+                if not started:
+                    await self._reject(send)
+                return {"type": "http.disconnect"}
             return message
-
-        started = False
 
         async def tracked(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return  # the 413 has been sent; the app's answer is dropped
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counted, tracked)
-        except BodyTooLarge:
-            if not started:
-                await self._reject(send)
+        await self.app(scope, counted, tracked)
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps({"detail": f"request body too large (at most {self.limit} bytes)"})

@@ -433,7 +433,7 @@ function drawLosses(r, step) {
     lineTrace(steps, r.losses.residual, "residual", RESIDUAL),
   ], fitLayout({
     xaxis: { title: { text: "training step", standoff: 4 } },
-    yaxis: { type: "log", exponentformat: "power", dtick: "D2" },
+    yaxis: { type: "log", tickformat: "~g" },
     shapes: [marker],
   }), PLOT_CONFIG);
 }
@@ -509,7 +509,7 @@ function ratioLayout(unit) {
     margin: { l: 48, r: 10, t: 8, b: 36 }, hovermode: "x",
     legend: { orientation: "h", y: -0.18 },
     xaxis: { title: { text: "unit (input to output)", standoff: 4 } },
-    yaxis: { type: "log", title: { text: "‖F(x)‖ / ‖x‖" } },
+    yaxis: { type: "log", tickformat: "~g", title: { text: "‖F(x)‖ / ‖x‖" } },
     shapes: [{ type: "line", x0: unit, x1: unit, yref: "paper", y0: 0, y1: 1,
       line: { color: "#8a94a3", width: 1, dash: "dot" } }],
   };

@@ -24,7 +24,7 @@ export function resetCurves() {
   Plotly.react(
     "loss-chart",
     KINDS.map((k) => trace(k, COLORS[k])),
-    layout("Training loss", "step", "cross-entropy", { yaxis: { type: "log" } }),
+    layout("Training loss", "step", "cross-entropy", { yaxis: { type: "log", tickformat: "~g" } }),
     CONFIG,
   );
   const acc = KINDS.flatMap((k) => [

@@ -57,7 +57,7 @@ function lineTraces(fig) {
 function lineLayout(fig) {
   const layout = baseLayout(fig);
   if (fig.log_x) layout.xaxis.type = "log";
-  if (fig.log_y) layout.yaxis = { ...layout.yaxis, type: "log", exponentformat: "power" };
+  if (fig.log_y) layout.yaxis = { ...layout.yaxis, type: "log", tickformat: "~g" };
   if (fig.kind === "bar") {
     layout.showlegend = false;
     layout.xaxis.title.text = "";

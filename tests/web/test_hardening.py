@@ -47,3 +47,15 @@ def test_unknown_paths_and_methods_answer_briefly(client):
 def test_interactive_docs_that_need_a_cdn_are_off(client):
     assert client.get("/docs").status_code == 404
     assert client.get("/openapi.json").status_code == 200
+
+
+def test_a_chunked_body_that_grows_too_large_gets_413(client):
+    def chunks():
+        for _ in range(20):
+            yield b" " * 8192
+
+    response = client.post(
+        "/api/anatomy/unit", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413

@@ -25,7 +25,7 @@ class GradientFlowOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: Literal["spiral", "moons", "circles", "xor", "gaussians", "digits"] = "spiral"
-    depth: int = Field(30, ge=2, le=128, description="units per network")
+    depth: int = Field(20, ge=2, le=128, description="units per network")
     width: int = Field(24, ge=2, le=64, description="features per unit")
     steps: int = Field(300, ge=10, le=5000, description="Adam steps")
     learning_rate: float = Field(0.003, gt=0, le=0.1)
