@@ -1,5 +1,6 @@
 // The lab page: settings <-> URL, one paired run over a socket, live charts.
 import { appendRows, resetCurves, showGradients, showSurfaces } from "./charts.js";
+import { csv, download } from "./download.js";
 import { openJob } from "./run-socket.js";
 
 const form = document.getElementById("run-form");
@@ -18,7 +19,7 @@ const FIELDS = [
 ];
 
 let job = null;
-let run = null; // { steps, layers, points, paused }
+let run = null; // { config, steps, layers, points, rows: {plain: [...], residual: [...]} }
 
 function setStatus(text, kind = "info") {
   statusLine.textContent = text;
@@ -42,14 +43,27 @@ function writeUrl(config) {
   history.replaceState(null, "", `${location.pathname}?${params}`);
 }
 
+function acceptable(input, value) {
+  if (input.type === "checkbox") return value === "true" || value === "false";
+  if (input.tagName === "SELECT") return [...input.options].some((o) => o.value === value);
+  const number = Number(value);
+  return value !== "" && Number.isFinite(number)
+    && number >= Number(input.min) && number <= Number(input.max);
+}
+
+// A link's settings are applied only when valid; the server checks them again.
 function readUrl() {
   const params = new URLSearchParams(location.search);
+  const ignored = [];
   for (const name of FIELDS) {
     if (!params.has(name)) continue;
     const input = form.elements[name];
-    if (input.type === "checkbox") input.checked = params.get(name) === "true";
-    else input.value = params.get(name);
+    const value = params.get(name);
+    if (!acceptable(input, value)) ignored.push(name);
+    else if (input.type === "checkbox") input.checked = value === "true";
+    else input.value = value;
   }
+  if (ignored.length) setStatus(`Ignored invalid settings in the link: ${ignored.join(", ")}.`, "error");
 }
 
 function showValues() {
@@ -73,12 +87,16 @@ function onMessage(message) {
       break;
     }
     case "started":
-      run = { steps: message.config.steps, layers: message.layers, points: message.points };
+      run = {
+        config: message.config, steps: message.config.steps, layers: message.layers,
+        points: message.points, rows: { plain: [], residual: [] },
+      };
       inspect.hidden = true;
       document.getElementById("surfaces").hidden = !message.dataset.is_2d;
       setStatus(`Training on ${message.dataset.name} (${message.device}).`);
       break;
     case "metrics":
+      for (const [kind, rows] of Object.entries(message.rows)) run.rows[kind].push(...rows);
       appendRows(message.rows);
       showGradients(run.layers, message.rows);
       progress.value = message.step / run.steps;
@@ -122,10 +140,33 @@ function finish(message) {
     const steps = message.steps ? `after ${message.steps} steps ` : "";
     setStatus(`Stopped ${steps}(${message.detail}).`);
   }
+  document.getElementById("exports").hidden = !run;
   if (message.run_id) {
     inspect.href = `/block?run=${encodeURIComponent(message.run_id)}`;
     inspect.hidden = false;
   }
+}
+
+// The same shape as `residual-lab train --json`, per-layer gradients added.
+function exportData(format) {
+  if (!run) return;
+  const name = `residual-lab-${run.config.dataset}-depth${run.config.depth}-seed${run.config.seed}`;
+  if (format === "json") {
+    const runs = Object.entries(run.rows).map(([kind, rows]) => ({
+      kind,
+      history: Object.fromEntries(
+        ["step", "train_loss", "train_accuracy", "test_accuracy", "grad_norms"]
+          .map((key) => [key, rows.map((r) => r[key])]),
+      ),
+    }));
+    const data = { config: run.config, layers: run.layers, runs };
+    download(`${name}.json`, JSON.stringify(data), "application/json");
+    return;
+  }
+  const header = ["network", "step", "train_loss", "train_accuracy", "test_accuracy"];
+  const rows = Object.entries(run.rows).flatMap(([kind, list]) =>
+    list.map((r) => [kind, r.step, r.train_loss, r.train_accuracy, r.test_accuracy]));
+  download(`${name}.csv`, csv([header, ...rows]), "text/csv");
 }
 
 function start(event) {
@@ -134,6 +175,7 @@ function start(event) {
   const config = readConfig();
   writeUrl(config);
   resetCurves();
+  document.getElementById("exports").hidden = true;
   progress.value = 0;
   speed.textContent = "";
   setStatus("Connecting…");
@@ -155,6 +197,8 @@ buttons.pause.addEventListener("click", () => {
   else job.resume();
 });
 buttons.stop.addEventListener("click", () => job && job.stop());
+document.getElementById("export-json").addEventListener("click", () => exportData("json"));
+document.getElementById("export-csv").addEventListener("click", () => exportData("csv"));
 
 readUrl();
 showValues();

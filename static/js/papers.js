@@ -1,6 +1,7 @@
 // The paper lab: one card per preset; forms from each options schema,
 // charts streamed over /ws/preset/{name}, exports built from received data.
 
+import { csv, download } from "./download.js";
 import { openJob } from "./run-socket.js";
 import { fieldInput, readForm } from "./preset-form.js";
 
@@ -123,21 +124,6 @@ function clearCharts(card) {
 
 // --- exports ------------------------------------------------------------------
 
-function download(filename, text, type) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = filename;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
-function csvCell(value) {
-  if (value === null || value === undefined) return "";
-  const text = String(value);
-  return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
 export function toCsv(figures) {
   const rows = [["figure", "trace", "x", "y", "z"]];
   Object.entries(figures).forEach(([id, fig]) => {
@@ -147,7 +133,7 @@ export function toCsv(figures) {
     }
     fig.z.forEach((row, j) => row.forEach((z, i) => rows.push([id, fig.z_label, fig.x[i], fig.y[j], z])));
   });
-  return rows.map((r) => r.map(csvCell).join(",")).join("\n") + "\n";
+  return csv(rows);
 }
 
 function exportData(card, format) {

@@ -1,5 +1,8 @@
 """The lab page in a real Chromium: start a run and watch both traces grow."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -36,6 +39,18 @@ def test_digits_run_grows_both_loss_traces(live_server, browser_page, artifacts)
     assert all(0 < loss < 10 for loss in losses)
     assert "digits" in page.url and "depth=6" in page.url  # settings round-trip
     assert not page.locator("#surfaces").is_visible()  # no input plane for images
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Data (JSON)").click()
+    report = json.loads(Path(download.value.path()).read_text())
+    assert report["config"]["dataset"] == "digits"
+    assert [r["kind"] for r in report["runs"]] == ["plain", "residual"]
+    assert all(r["history"]["step"][-1] == 120 for r in report["runs"])
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Data (CSV)").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0] == "network,step,train_loss,train_accuracy,test_accuracy"
+    assert {line.split(",")[0] for line in lines[1:]} == {"plain", "residual"}
 
 
 def test_spiral_run_draws_both_decision_surfaces(live_server, browser_page, artifacts):
@@ -75,3 +90,14 @@ def test_spiral_run_draws_both_decision_surfaces(live_server, browser_page, arti
     )
     assert "PCA of width 16" in title.text_content()
     page.screenshot(path=artifacts / "block-trained.png", full_page=True)
+
+
+def test_invalid_link_settings_are_ignored_and_named(live_server, browser_page):
+    page = browser_page
+    page.goto(f"{live_server}/?depth=abc&dataset=evil&width=8&steps=1e9")
+
+    assert page.get_by_label("Depth").input_value() == "20"
+    assert page.get_by_label("Dataset").input_value() == "spiral"
+    assert page.get_by_label("Width").input_value() == "8"
+    status = page.locator("#status").text_content()
+    assert status == "Ignored invalid settings in the link: dataset, depth, steps."
