@@ -199,14 +199,22 @@ function cloudLayout(half) {
 
 // One symmetric range for every panel, in half steps so that the axes hold
 // still while a slider moves and only jump when points leave the frame.
-function sharedHalfRange(clouds) {
-  let m = 1.6;
+const NICE_STEPS = [1, 1.25, 1.6, 2, 2.5, 3, 4, 5, 6, 8];
+
+// The half-width every panel shows. It keeps its value while the points
+// still fit and fill more than 40% of it, so a slider drag rarely moves the
+// axes, and panels whose points did not change need not be redrawn.
+function sharedHalfRange(clouds, current) {
+  let m = 1.5;
   for (const cloud of clouds) {
     for (const arr of [cloud.x, cloud.y]) {
       for (const v of arr) if (Math.abs(v) > m && Number.isFinite(v)) m = Math.abs(v);
     }
   }
-  return Math.min(Math.ceil(m * 1.05 * 2) / 2, 1e4);
+  const needed = Math.min(m * 1.05, 1e4);
+  if (current && needed <= current && needed > 0.4 * current) return current;
+  const decade = 10 ** Math.floor(Math.log10(needed));
+  return decade * NICE_STEPS.find((s) => s * decade >= needed - 1e-9) || 10 * decade;
 }
 
 // --- One unit, by hand -------------------------------------------------------
@@ -269,7 +277,7 @@ function renderHand(body) {
     drawn.draw = groups ? (c) => classTraces(c, groups) : (c) => gridTraces(c, side);
     drawn.thin = thinned(body.n, MAX_ARROWS, body.labels === null);
   }
-  const half = sharedHalfRange(Object.values(clouds));
+  const half = sharedHalfRange(Object.values(clouds), drawn.key === key ? drawn.half : null);
 
   const same = drawn.key === key && drawn.half === half;
   for (const name of PANELS) {
