@@ -262,6 +262,18 @@ function setTitles() {
   $("stack-box").hidden = depth === 1;
 }
 
+// When every point lands on one spot (a zeroed plain unit), lines of zero
+// length draw nothing: mark the spot instead.
+function collapsedPoint(cloud) {
+  const spread = (a) => Math.max(...a) - Math.min(...a);
+  if (cloud.x.length === 0 || spread(cloud.x) > 1e-6 || spread(cloud.y) > 1e-6) return null;
+  return {
+    type: "scatter", mode: "markers+text", x: [cloud.x[0]], y: [cloud.y[0]],
+    marker: { size: 9, color: "#1d2430" }, text: ["all points"],
+    textposition: "top center", textfont: { size: 10 }, hoverinfo: "skip",
+  };
+}
+
 function drawPanel(name, traces, half) {
   Plotly.react($(`p-${name}`), traces, cloudLayout(half), PLOT_CONFIG);
 }
@@ -286,6 +298,8 @@ function renderHand(body) {
     // while layer 2 moves) keeps its drawing.
     if (same && drawn.packed[name] === body.panels[name]) continue;
     const traces = drawn.draw(clouds[name]);
+    const point = collapsedPoint(clouds[name]);
+    if (point) traces.push(point);
     if (name === "sum") traces.push(arrowTrace(clouds.x, clouds.sum, drawn.thin, half / 200));
     drawPanel(name, traces, half);
   }
