@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.max_running, settings.max_queued, settings.quantum_s, settings.pause_limit_s
     )
     app.state.runs = RunStore()
+    app.state.fit_slots = asyncio.Semaphore(settings.max_running)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")

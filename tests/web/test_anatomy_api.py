@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.core import anatomy
 from app.core.config import RunConfig
 from app.core.training import PairedTrainer
 from app.web.main import create_app
+from app.web.settings import Settings
 
 ZERO = {"w1": [[0, 0], [0, 0]], "b1": [0, 0], "w2": [[0, 0], [0, 0]], "b2": [0, 0]}
 PANELS = ["x", "weight1", "relu", "f", "sum", "out"]
@@ -196,3 +201,33 @@ def test_block_page_has_a_labelled_slider_for_every_weight(client):
     for name in ("w1_00", "w1_11", "b1_1", "w2_01", "b2_0", "alpha"):
         assert f'<label for="s-{name}">' in html
     assert 'aria-current="page">Block anatomy' in html
+
+
+def test_fits_take_a_training_slot_each(monkeypatch):
+    # A 1-D fit is a small run: no more of them train at once than run slots.
+    active, peak = 0, 0
+    lock = threading.Lock()
+    real_fit = anatomy.fit_residual
+
+    def counted_fit(*args):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.2)
+        try:
+            return real_fit(*args)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(anatomy, "fit_residual", counted_fit)
+    with TestClient(create_app(Settings(max_running=1))) as c:
+        body = {"target": "identity", "steps": 5}
+        with ThreadPoolExecutor(3) as pool:
+            codes = list(
+                pool.map(lambda _: c.post("/api/anatomy/fit", json=body).status_code, range(3))
+            )
+
+    assert codes == [200, 200, 200]
+    assert peak == 1

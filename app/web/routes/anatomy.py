@@ -204,12 +204,13 @@ class FitRequest(BaseModel):
 
 
 @router.post(f"{API}/fit")
-async def fit_units(req: FitRequest) -> dict:
+async def fit_units(req: FitRequest, request: Request) -> dict:
     """Train a plain and a residual 1-D unit on a target H; curves and snapshots."""
     started = time.perf_counter()
-    result = await asyncio.to_thread(
-        anatomy.fit_residual, req.target, req.steps, req.hidden, req.learning_rate, req.seed
-    )
+    async with request.app.state.fit_slots:  # a fit is a small run: it takes a CPU too
+        result = await asyncio.to_thread(
+            anatomy.fit_residual, req.target, req.steps, req.hidden, req.learning_rate, req.seed
+        )
     log.info(
         "1-D fit %s: %d steps in %.2f s, final loss plain %.3g residual %.3g",
         req.target,
