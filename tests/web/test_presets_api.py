@@ -97,3 +97,12 @@ def test_preset_socket_stop_ends_the_run_early(client):
         messages = receive_until_end(ws)
 
     assert messages[-1] == {"type": "done", "reason": "stopped", "detail": "stopped"}
+
+
+def test_repeated_list_options_are_refused_naming_the_field(client):
+    with client.websocket_connect("/ws/preset/shortcuts") as ws:
+        ws.send_text(json.dumps({"type": "start", "config": {"variants": ["plain", "plain"]}}))
+        error = strict(ws.receive_text())
+
+    assert error["field"] == "config.variants"
+    assert error["message"] == "config.variants: lists plain more than once"

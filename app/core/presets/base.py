@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from torch import nn
 
 from ..fused import FusedPair, supports
@@ -58,6 +58,17 @@ class Preset:
             "options": self.options.model_json_schema(),
             "defaults": self.options().model_dump(),
         }
+
+
+def distinct(values: list) -> list:
+    """Options that list depths or variants name each one once."""
+    repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if repeated:
+        raise ValueError(f"lists {', '.join(map(str, repeated))} more than once")
+    return values
+
+
+Distinct = AfterValidator(distinct)
 
 
 def no_report(fraction: float, label: str, figures: dict | None = None) -> None:
@@ -280,8 +291,6 @@ class Curves:
 
 def record_every(steps: int, points: int = 100) -> int:
     return max(1, math.ceil(steps / points))
-
-
 
 
 def train(

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..data import load
 from ..models import paired_networks
-from .base import Fitter, Preset, line_figure, num, series, train
+from .base import Distinct, Fitter, Preset, line_figure, num, series, train
 
 Depth = Annotated[int, Field(ge=1, le=128)]
 
@@ -22,7 +22,7 @@ class DegradationOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: Literal["spiral", "moons", "circles", "xor", "gaussians", "digits"] = "spiral"
-    depths: list[Depth] = Field(
+    depths: Annotated[list[Depth], Distinct] = Field(
         [2, 8, 20, 56], min_length=2, max_length=6, description="units per network, 1 to 128"
     )
     width: int = Field(24, ge=2, le=64, description="features per unit")

@@ -14,7 +14,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..models import UnitSpec, paired_networks
-from .base import Fitter, Preset, line_figure, num, series, train
+from .base import Distinct, Fitter, Preset, line_figure, num, series, train
 
 Depth = Annotated[int, Field(ge=1, le=64)]
 
@@ -22,7 +22,7 @@ Depth = Annotated[int, Field(ge=1, le=64)]
 class IdentityOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    depths: list[Depth] = Field(
+    depths: Annotated[list[Depth], Distinct] = Field(
         [1, 3, 10, 30], min_length=1, max_length=6, description="units per stack, 1 to 64"
     )
     features: int = Field(4, ge=1, le=32, description="dimension of x")

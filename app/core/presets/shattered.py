@@ -17,7 +17,7 @@ from torch import nn
 
 from ..models import UnitSpec, paired_networks
 from ..training import KINDS
-from .base import Preset, line_figure, num, series
+from .base import Distinct, Preset, line_figure, num, series
 
 Depth = Annotated[int, Field(ge=1, le=128)]
 
@@ -25,7 +25,7 @@ Depth = Annotated[int, Field(ge=1, le=128)]
 class ShatteredOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    depths: list[Depth] = Field(
+    depths: Annotated[list[Depth], Distinct] = Field(
         [1, 2, 4, 7, 10, 15, 20], min_length=2, max_length=8, description="units per network"
     )
     width: int = Field(64, ge=2, le=256, description="features per unit")

@@ -7,14 +7,14 @@ shortcut is scaled, where the branch starts, where BN and ReLU sit.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..data import load
 from ..models import ResNet, UnitSpec
-from .base import Fitter, Preset, line_figure, num, series, train
+from .base import Distinct, Fitter, Preset, line_figure, num, series, train
 
 Variant = Literal["plain", "identity", "scaled", "rezero", "preact", "identity-bn", "preact-bn"]
 VARIANTS: tuple[str, ...] = Variant.__args__  # type: ignore[attr-defined]
@@ -32,7 +32,9 @@ NAMES = {
 class ShortcutsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    variants: list[Variant] = Field(list(VARIANTS), min_length=1, max_length=len(VARIANTS))
+    variants: Annotated[list[Variant], Distinct] = Field(
+        list(VARIANTS), min_length=1, max_length=len(VARIANTS)
+    )
     shortcut_scale: float = Field(
         0.5, ge=0, le=2, description="lambda of the scaled variant: lambda * x + F(x)"
     )
