@@ -5,12 +5,18 @@ export const KINDS = ["plain", "residual"];
 const MAX_POINTS = 2000; // per trace; older points are dropped past this
 const CONFIG = { responsive: true, displaylogo: false };
 
+const WAITING = [{
+  text: "Press Start to train both networks", showarrow: false,
+  xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#5b6575" },
+}];
+
 function layout(title, xTitle, yTitle, extra = {}) {
   return {
+    annotations: extra.waiting ? WAITING : [],
     title: { text: title, font: { size: 14 } },
     margin: { l: 55, r: 15, t: 40, b: 70 },
-    xaxis: { title: { text: xTitle } },
-    yaxis: { title: { text: yTitle }, ...(extra.yaxis || {}) },
+    xaxis: { title: { text: xTitle }, visible: !extra.waiting },
+    yaxis: { title: { text: yTitle }, ...(extra.yaxis || {}), visible: !extra.waiting },
     legend: { orientation: "h", y: -0.32 },
     uirevision: "keep",
   };
@@ -20,23 +26,26 @@ function trace(name, color, dash = "solid") {
   return { x: [], y: [], name, mode: "lines", line: { color, dash, width: 2 } };
 }
 
-export function resetCurves() {
+// waiting: before any run, say what to do instead of showing empty axes.
+export function resetCurves(waiting = false) {
   Plotly.react(
     "loss-chart",
     KINDS.map((k) => trace(k, COLORS[k])),
-    layout("Training loss", "step", "cross-entropy", { yaxis: { type: "log", tickformat: "~g" } }),
+    layout("Training loss", "step", "cross-entropy", {
+      waiting, yaxis: { type: "log", tickformat: "~g" },
+    }),
     CONFIG,
   );
   const acc = KINDS.flatMap((k) => [
     trace(`${k} train`, COLORS[k]),
     { ...trace(`${k} test`, COLORS[k], "dot"), mode: "lines+markers" },
   ]);
-  Plotly.react("accuracy-chart", acc, layout("Accuracy", "step", "accuracy"), CONFIG);
+  Plotly.react("accuracy-chart", acc, layout("Accuracy", "step", "accuracy", { waiting }), CONFIG);
   Plotly.react(
     "grad-chart",
     KINDS.map((k) => ({ ...trace(k, COLORS[k]), mode: "lines+markers" })),
     layout("Gradient norm per layer (latest)", "layer, input to output", "‖∂L/∂w‖", {
-      yaxis: { type: "log", exponentformat: "power" },
+      waiting, yaxis: { type: "log", exponentformat: "power" },
     }),
     CONFIG,
   );

@@ -92,7 +92,7 @@ function onMessage(message) {
         points: message.points, rows: { plain: [], residual: [] },
       };
       inspect.hidden = true;
-      document.getElementById("surfaces").hidden = !message.dataset.is_2d;
+      document.getElementById("surfaces").hidden = true; // shown with the first surface
       setStatus(`Training on ${message.dataset.name} (${message.device}).`);
       break;
     case "metrics":
@@ -103,7 +103,9 @@ function onMessage(message) {
       speed.textContent = `step ${message.step} / ${run.steps} · ${message.steps_per_second} steps/s`;
       break;
     case "surface":
-      if (run.points) showSurfaces(message, run.points);
+      if (!run.points) break;
+      document.getElementById("surfaces").hidden = false;
+      showSurfaces(message, run.points);
       break;
     case "running":
       setStatus("Training again after waiting for a turn.");
@@ -202,4 +204,5 @@ document.getElementById("export-csv").addEventListener("click", () => exportData
 
 readUrl();
 showValues();
-window.addEventListener("load", resetCurves);
+window.addEventListener("load", () => resetCurves(true));
+document.getElementById("surfaces").hidden = true; // until a 2-D run draws them
