@@ -20,8 +20,9 @@ import torch
 from app.core.data import load
 from app.core.models import paired_networks
 from app.core.presets import PRESETS
-from app.core.presets.base import Fitter, train
+from app.core.presets.base import train
 from app.core.presets.degradation import DegradationOptions
+from app.core.training import Trainer
 
 log = logging.getLogger("bench.degradation_sweep")
 TARGET_S = 15.0
@@ -40,7 +41,7 @@ def time_kind(opts: DegradationOptions, kind: str) -> float:
     for depth in opts.depths:
         nets = paired_networks(opts.seed, data.in_features, data.classes, depth, opts.width)
         net = dict(zip(("plain", "residual"), nets, strict=True))[kind]
-        fitter = Fitter(
+        fitter = Trainer(
             {kind: net}, data.x_train, data.y_train, opts.learning_rate, opts.batch_size, opts.seed
         )
         started = time.perf_counter()

@@ -46,7 +46,7 @@ def eager_steps_per_second(config: RunConfig, steps: int) -> float:
     trainer = PairedTrainer(config)  # same data, same two models
     nets = list(trainer.nets.values())
     opts = [torch.optim.Adam(n.parameters(), lr=config.learning_rate) for n in nets]
-    x_all, y_all = trainer.x_train, trainer.y_train
+    x_all, y_all = trainer.data.x_train, trainer.data.y_train
 
     start = time.perf_counter()
     for _ in range(steps):

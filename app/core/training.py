@@ -14,6 +14,7 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .config import RunConfig
 from .data import Dataset, load
@@ -80,127 +81,197 @@ def grad_norms(net: ResNet) -> list[float]:
     return torch.stack(sums).sqrt().tolist()
 
 
-def _optimizer(config: RunConfig, net: ResNet) -> torch.optim.Optimizer:
-    # foreach: one kernel per update over all tensors; PyTorch's CPU default
-    # loops over them in Python, which dominates a step of a small network.
-    params, lr = list(net.parameters()), config.learning_rate
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, foreach=True)
-    return torch.optim.Adam(params, lr=lr, foreach=True)
+def make_optimizer(name: str, module: nn.Module, lr: float) -> torch.optim.Optimizer:
+    # PyTorch's CPU default loops over the tensors in Python, which dominates
+    # a step of a small network: Adam's fused kernel and SGD's foreach don't.
+    if name == "sgd":
+        return torch.optim.SGD(module.parameters(), lr=lr, momentum=0.9, foreach=True)
+    return torch.optim.Adam(module.parameters(), lr=lr, fused=True)
 
 
-class PairedTrainer:
-    """Both networks of one run; `step()` trains each on the same batch."""
+class Trainer:
+    """Trains several networks on the same batches of one data set.
 
-    def __init__(self, config: RunConfig, data: Dataset | None = None, device: str = "cpu"):
-        self.config = config
-        self.device = torch.device(device)
-        self.data = data or load(config.dataset, config.points, config.noise, config.seed)
-        data, spec = self.data, config.unit_spec()
-        plain, residual = paired_networks(
-            config.seed,
-            data.in_features,
-            data.classes,
-            config.depth,
-            config.width,
-            spec,
-            conv=config.uses_conv(),
-            image_side=data.image_side or 8,
-        )
-        self.nets = {"plain": plain.to(self.device), "residual": residual.to(self.device)}
-        # Dense pairs train as one batched computation (fused.py); the two
-        # modules get the weights back through sync().
-        self.fused = (
-            FusedPair(plain, residual).to(self.device) if supports(plain, residual) else None
-        )
-        if self.fused is not None:
-            self.optimizers = {"pair": _optimizer(config, self.fused)}
-        else:
-            self.optimizers = {k: _optimizer(config, n) for k, n in self.nets.items()}
-        self.layer_names = [name for name, _ in self.nets["residual"].layer_groups()]
+    Every network sees the same batch at every step, so runs differ only in
+    their networks. A plain/residual pair of dense networks trains as one
+    batched computation (fused.py); any other set, one network at a time.
+    Integer targets are classes (cross-entropy), float targets regression (MSE).
+    """
 
-        self.x_train = self.data.x_train.to(self.device)
-        self.y_train = self.data.y_train.to(self.device)
-        self.x_test = self.data.x_test.to(self.device)
-        self.y_test = self.data.y_test.to(self.device)
-        # One generator draws the batches; both networks get each batch.
-        self._batches = torch.Generator().manual_seed(config.seed)
+    def __init__(
+        self,
+        nets: dict[str, nn.Module],
+        x: torch.Tensor,
+        y: torch.Tensor,
+        lr: float,
+        batch_size: int,
+        seed: int,
+        optimizer: str = "adam",
+        stop_on_divergence: bool = False,
+        fuse: bool = True,
+    ):
+        self.nets, self.x, self.y = nets, x, y
+        self.batch_size = min(batch_size, len(x))
+        self.regression = y.dtype.is_floating_point
+        self.stop_on_divergence = stop_on_divergence
+
+        pair = tuple(nets.values())
+        self.fused = None
+        pairs = tuple(nets) == KINDS and all(isinstance(n, ResNet) for n in pair)
+        if fuse and pairs and supports(*pair):
+            self.fused = FusedPair(*pair).to(x.device)
+        modules = {"pair": self.fused} if self.fused is not None else nets
+        self.optimizers = {k: make_optimizer(optimizer, m, lr) for k, m in modules.items()}
+
+        # One generator draws the batches; every network gets each batch.
+        self._batches = torch.Generator().manual_seed(seed)
         self._order = torch.empty(0, dtype=torch.long)
         self.step_count = 0
+        self.grad_norms: dict[str, list[float]] = {}  # of the last step that asked
 
     def next_batch(self) -> torch.Tensor:
-        n = len(self.x_train)
-        size = min(self.config.batch_size, n)
-        if len(self._order) < size:  # a fresh epoch: a new permutation
+        n = len(self.x)
+        if len(self._order) < self.batch_size:  # a fresh epoch: a new permutation
             self._order = torch.randperm(n, generator=self._batches)
-        idx, self._order = self._order[:size], self._order[size:]
-        return idx.to(self.device)
+        idx, self._order = self._order[: self.batch_size], self._order[self.batch_size :]
+        return idx.to(self.x.device)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(out, y) if self.regression else F.cross_entropy(out, y)
+
+    def step(self, with_grads: bool = False) -> dict[str, dict]:
+        """One step of every network on one shared batch.
+
+        Returns {kind: {"loss", "accuracy" (classes only), "grad_norms" (if
+        asked: per layer, stem to head)}}. A non-finite loss raises Diverged
+        when `stop_on_divergence`; otherwise that network stops moving.
+        """
+        idx = self.next_batch()
+        x, y = self.x[idx], self.y[idx]
+        self.step_count += 1
+        if self.fused is not None:
+            results = self._fused_step(x, y, with_grads)
+        else:
+            results = {kind: self._net_step(kind, x, y, with_grads) for kind in self.nets}
+        if with_grads:
+            self.grad_norms = {k: r["grad_norms"] for k, r in results.items()}
+        return results
+
+    def _result(self, kind: str, loss: float, out, y) -> dict:
+        if not math.isfinite(loss) and self.stop_on_divergence:
+            raise Diverged(kind, self.step_count)
+        result = {"loss": loss}
+        if not self.regression:
+            result["accuracy"] = _accuracy(out, y)
+        return result
+
+    def _net_step(self, kind: str, x, y, with_grads: bool) -> dict:
+        net, opt = self.nets[kind], self.optimizers[kind]
+        opt.zero_grad(set_to_none=True)
+        out = net(x)
+        loss = self.loss(out, y)
+        loss.backward()
+
+        result = self._result(kind, float(loss.detach()), out, y)
+        if with_grads:
+            result["grad_norms"] = grad_norms(net)
+        if math.isfinite(result["loss"]):  # a diverged network stops moving
+            opt.step()
+        return result
+
+    def _fused_step(self, x, y, with_grads: bool) -> dict[str, dict]:
+        opt = self.optimizers["pair"]
+        opt.zero_grad(set_to_none=True)
+        out = self.fused(x)  # (2, batch, outputs)
+        losses = torch.stack([self.loss(o, y) for o in out])  # each network's mean
+        losses.sum().backward()  # the sum keeps the two gradients apart
+
+        values = losses.tolist()
+        norms = self.fused.grad_norms().tolist() if with_grads else None
+        results = {}
+        for k, kind in enumerate(KINDS):
+            results[kind] = self._result(kind, values[k], out[k], y)
+            if norms is not None:
+                results[kind]["grad_norms"] = norms[k]
+        # Adam is elementwise: a diverged network's NaNs stay in its own half.
+        opt.step()
+        return results
 
     def scale_learning_rate(self, factor: float) -> None:
         for opt in self.optimizers.values():
             for group in opt.param_groups:
                 group["lr"] *= factor
 
-    def step(self, with_grads: bool = False) -> dict[str, dict]:
-        """One optimisation step of both networks on one shared batch."""
-        idx = self.next_batch()
-        x, y = self.x_train[idx], self.y_train[idx]
-        self.step_count += 1
-        if self.fused is not None:
-            return self._fused_step(x, y, with_grads)
-        return {kind: self._net_step(kind, x, y, with_grads) for kind in KINDS}
-
-    def _net_step(self, kind: str, x, y, with_grads: bool) -> dict:
-        net, opt = self.nets[kind], self.optimizers[kind]
-        opt.zero_grad(set_to_none=True)
-        logits = net(x)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
-
-        result = {"loss": float(loss.detach()), "accuracy": _accuracy(logits, y)}
-        if not math.isfinite(result["loss"]):
-            raise Diverged(kind, self.step_count)
-        if with_grads:
-            result["grad_norms"] = grad_norms(net)
-        opt.step()
-        return result
-
-    def _fused_step(self, x, y, with_grads: bool) -> dict[str, dict]:
-        opt = self.optimizers["pair"]
-        opt.zero_grad(set_to_none=True)
-        logits = self.fused(x)  # (2, batch, classes)
-        losses = _pair_losses(logits, y)  # (2,): each network's mean loss
-        losses.sum().backward()  # the sum keeps the two gradients apart
-
-        values = losses.tolist()
-        accuracy = (logits.argmax(2) == y).float().mean(1).tolist()
-        norms = self.fused.grad_norms().tolist() if with_grads else None
-        out = {}
-        for k, kind in enumerate(KINDS):
-            if not math.isfinite(values[k]):
-                raise Diverged(kind, self.step_count)
-            out[kind] = {"loss": values[k], "accuracy": accuracy[k]}
-            if norms is not None:
-                out[kind]["grad_norms"] = norms[k]
-        opt.step()
-        return out
-
-    def logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Both networks' outputs on `x`, in evaluation mode."""
+    def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every network's output on `x`, in evaluation mode."""
         return predict(self.nets, self.fused, x)
 
+    def evaluate(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> dict:
+        """Loss (and accuracy for classes) of every network on a whole set."""
+        x = self.x if x is None else x
+        y = self.y if y is None else y
+        out = {}
+        for kind, pred in self.predict(x).items():
+            out[kind] = {"loss": float(self.loss(pred, y))}
+            if not self.regression:
+                out[kind]["accuracy"] = _accuracy(pred, y)
+        return out
+
     def sync(self) -> None:
-        """Bring `nets` up to date with the fused weights, if fused."""
+        """Bring the modules up to date with the fused weights, if fused."""
         if self.fused is not None:
             self.fused.write_back()
 
+
+class PairedTrainer:
+    """A paired run of the lab: its data, its two networks and their trainer."""
+
+    def __init__(self, config: RunConfig, data: Dataset | None = None, device: str = "cpu"):
+        self.config = config
+        self.device = torch.device(device)
+        self.data = data or load(config.dataset, config.points, config.noise, config.seed)
+        data = self.data
+        plain, residual = paired_networks(
+            config.seed,
+            data.in_features,
+            data.classes,
+            config.depth,
+            config.width,
+            config.unit_spec(),
+            conv=config.uses_conv(),
+            image_side=data.image_side or 8,
+        )
+        self.nets = {"plain": plain.to(self.device), "residual": residual.to(self.device)}
+        self.layer_names = [name for name, _ in residual.layer_groups()]
+        self.x_test = data.x_test.to(self.device)
+        self.y_test = data.y_test.to(self.device)
+        self.engine = Trainer(
+            self.nets,
+            data.x_train.to(self.device),
+            data.y_train.to(self.device),
+            config.learning_rate,
+            config.batch_size,
+            config.seed,
+            config.optimizer,
+            stop_on_divergence=True,
+        )
+
+    @property
+    def step_count(self) -> int:
+        return self.engine.step_count
+
+    def step(self, with_grads: bool = False) -> dict[str, dict]:
+        """One optimisation step of both networks on one shared batch."""
+        return self.engine.step(with_grads)
+
+    def sync(self) -> None:
+        self.engine.sync()
+
     def evaluate(self, split: str = "test") -> dict[str, dict]:
-        """Full-set loss and accuracy of both networks on `split`."""
-        x, y = (self.x_test, self.y_test) if split == "test" else (self.x_train, self.y_train)
-        return {
-            kind: {"loss": float(F.cross_entropy(logits, y)), "accuracy": _accuracy(logits, y)}
-            for kind, logits in self.logits(x).items()
-        }
+        """Whole-set loss and accuracy of both networks on `split`."""
+        if split == "test":
+            return self.engine.evaluate(self.x_test, self.y_test)
+        return self.engine.evaluate()
 
     def surfaces(self, side: int = SURFACE_SIDE) -> dict[str, list[list[float]]]:
         """P(class 1) of each network over a side x side grid of the input plane."""
@@ -209,7 +280,7 @@ class PairedTrainer:
         grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(self.device)
         return {
             kind: torch.softmax(logits, 1)[:, 1].reshape(side, side).cpu().tolist()
-            for kind, logits in self.logits(grid).items()
+            for kind, logits in self.engine.predict(grid).items()
         }
 
 
@@ -228,14 +299,6 @@ def predict(nets: dict[str, ResNet], fused: FusedPair | None, x) -> dict[str, to
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(1) == y).float().mean())
-
-
-def _pair_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(2, batch, classes) logits -> (2,) mean cross-entropy per network."""
-    per_sample = F.cross_entropy(
-        logits.permute(1, 2, 0), y[:, None].expand(-1, 2), reduction="none"
-    )
-    return per_sample.mean(0)
 
 
 class Sink(Protocol):
@@ -304,7 +367,7 @@ def run_paired(
             reason = "stopped"
             break
         if config.schedule == "step" and step == drop_step:
-            trainer.scale_learning_rate(0.1)
+            trainer.engine.scale_learning_rate(0.1)
         recording = step % every == 0 or step == config.steps or step == 1
         try:
             result = trainer.step(with_grads=recording)

@@ -17,7 +17,7 @@ class RunStore:
         self._lock = threading.Lock()
 
     def put(self, run_id: str, trainer: PairedTrainer) -> None:
-        trainer.optimizers = {}  # optimiser state is not needed to look inside
+        trainer.engine.optimizers = {}  # optimiser state is not needed to look inside
         with self._lock:
             self._runs[run_id] = trainer
             self._runs.move_to_end(run_id)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from app.core.config import RunConfig
 from app.core.fused import FusedPair, supports
 from app.core.models import UnitSpec, paired_networks
-from app.core.training import PairedTrainer
+from app.core.training import PairedTrainer, Trainer
 
 SPECS = [
     UnitSpec(),
@@ -73,11 +73,16 @@ def test_write_back_puts_trained_weights_into_the_modules():
 def test_fused_training_follows_the_separate_networks():
     config = RunConfig(depth=6, width=8, steps=30, points=400)
     fast = PairedTrainer(config)
-    slow = PairedTrainer(config)
-    slow.fused = None
-    slow.optimizers = {
-        k: torch.optim.Adam(n.parameters(), lr=config.learning_rate) for k, n in slow.nets.items()
-    }
+    plain, residual = paired_networks(0, 2, 2, 6, 8)
+    slow = Trainer(
+        {"plain": plain, "residual": residual},
+        fast.engine.x,
+        fast.engine.y,
+        config.learning_rate,
+        config.batch_size,
+        config.seed,
+        fuse=False,
+    )
 
     for _ in range(30):
         a, b = fast.step(), slow.step()
@@ -85,13 +90,13 @@ def test_fused_training_follows_the_separate_networks():
             assert a[kind]["loss"] == pytest.approx(b[kind]["loss"], rel=1e-4, abs=1e-5)
     fast.sync()
     x = fast.x_test
-    torch.testing.assert_close(
-        fast.nets["residual"](x), slow.nets["residual"](x), rtol=1e-3, atol=1e-4
-    )
+    torch.testing.assert_close(fast.nets["residual"](x), residual(x), rtol=1e-3, atol=1e-4)
+    assert fast.engine.fused is not None and slow.fused is None
 
 
 def test_batch_norm_and_conv_pairs_use_the_reference_modules():
     assert not supports(*pair(UnitSpec(batch_norm=True)))
-    assert PairedTrainer(RunConfig(dataset="digits", depth=2, width=4, steps=1)).fused is None
+    digits = PairedTrainer(RunConfig(dataset="digits", depth=2, width=4, steps=1))
+    assert digits.engine.fused is None
     with pytest.raises(ValueError, match="dense units without batch norm"):
         FusedPair(*pair(UnitSpec(batch_norm=True)))

@@ -16,10 +16,10 @@ def one_thread():
 
 def test_both_networks_see_the_same_batches_in_the_same_order():
     trainer = PairedTrainer(RunConfig(depth=2, steps=10, batch_size=100, points=400))
-    batches = [trainer.next_batch() for _ in range(4)]
+    batches = [trainer.engine.next_batch() for _ in range(4)]
     again = PairedTrainer(RunConfig(depth=2, steps=10, batch_size=100, points=400))
 
-    assert all(torch.equal(a, again.next_batch()) for a in batches)
+    assert all(torch.equal(a, again.engine.next_batch()) for a in batches)
     # 300 training points: one epoch is three batches, then a new permutation.
     assert sorted(torch.cat(batches[:3]).tolist()) == list(range(300))
 
@@ -51,9 +51,9 @@ def test_step_schedule_drops_the_rate_tenfold_for_the_last_quarter():
     constant = PairedTrainer(config.model_copy(update={"schedule": "constant"}))
     run_paired(constant.config, trainer=constant)
 
-    (group,) = trainer.optimizers["pair"].param_groups
+    (group,) = trainer.engine.optimizers["pair"].param_groups
     assert group["lr"] == pytest.approx(config.learning_rate / 10)
-    assert constant.optimizers["pair"].param_groups[0]["lr"] == config.learning_rate
+    assert constant.engine.optimizers["pair"].param_groups[0]["lr"] == config.learning_rate
 
 
 def test_history_records_every_layer_and_finite_values():

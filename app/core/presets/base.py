@@ -19,14 +19,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
 from pydantic import AfterValidator, BaseModel
-from torch import nn
 
-from ..fused import FusedPair, supports
-from ..models import ResNet, paired_networks
-from ..training import KINDS, LR_DROP_AT, predict
+from ..models import paired_networks
+from ..training import LR_DROP_AT, Trainer
 
 Report = Callable[..., None]  # report(fraction, label, figures=None)
 Checkpoint = Callable[[], None]
@@ -138,120 +134,12 @@ def grid_figure(kind: str, title: str, axes: tuple[str, str, str], x, y, z, log_
 # --- training -------------------------------------------------------------
 
 
-def _adam(net: nn.Module, lr: float) -> torch.optim.Optimizer:
-    # The fused kernel takes about a third off a small network's step on CPU.
-    return torch.optim.Adam(net.parameters(), lr=lr, fused=True)
-
-
-def _norm(params) -> float:
-    """The gradient norm of a group of parameters, as one vector."""
-    grads = [p.grad.reshape(-1) for p in params if p.grad is not None]
-    return float(torch.cat(grads).norm()) if grads else 0.0
-
-
-class Fitter:
-    """Trains several networks on the same batches, one Adam optimiser each.
-
-    Every network sees the same batch at every step, so two runs differ only
-    in their networks (the paired design of the main lab).
-    """
-
-    def __init__(self, nets: dict[str, nn.Module], x, y, lr: float, batch_size: int, seed: int):
-        self.nets = nets
-        self.x, self.y = x, y
-        self.batch_size = min(batch_size, len(x))
-        # A dense plain/residual pair trains as one batched computation
-        # (fused.py); sync() hands the weights back to the two modules.
-        pair = tuple(nets.values())
-        self.fused = None
-        if list(nets) == list(KINDS) and all(isinstance(n, ResNet) for n in pair):
-            self.fused = FusedPair(*pair) if supports(*pair) else None
-        if self.fused is not None:
-            self.optimizers = {"pair": _adam(self.fused, lr)}
-        else:
-            self.optimizers = {k: _adam(n, lr) for k, n in nets.items()}
-        self.regression = y.dtype.is_floating_point
-        self._gen = torch.Generator().manual_seed(seed)
-        self._order = torch.empty(0, dtype=torch.long)
-        self.grad_norms: dict[str, list[float]] = {}
-
-    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(out, y) if self.regression else F.cross_entropy(out, y)
-
-    def _batch(self) -> torch.Tensor:
-        if len(self._order) < self.batch_size:  # a fresh epoch
-            self._order = torch.randperm(len(self.x), generator=self._gen)
-        idx, self._order = self._order[: self.batch_size], self._order[self.batch_size :]
-        return idx
-
-    def step(self, with_grads: bool = False) -> dict[str, float]:
-        """One step of every network on one shared batch; the batch losses.
-
-        With `with_grads`, `self.grad_norms` holds each network's gradient
-        norm per layer group (stem, units, head) for this step.
-        """
-        idx = self._batch()
-        x, y = self.x[idx], self.y[idx]
-        if self.fused is not None:
-            return self._fused_step(x, y, with_grads)
-        losses = {}
-        for kind, net in self.nets.items():
-            opt = self.optimizers[kind]
-            opt.zero_grad(set_to_none=True)
-            loss = self.loss(net(x), y)
-            loss.backward()
-            if with_grads:
-                self.grad_norms[kind] = [_norm(p) for _, p in net.layer_groups()]
-            value = float(loss.detach())
-            if math.isfinite(value):  # a diverged net stops moving, not the run
-                opt.step()
-            losses[kind] = value
-        return losses
-
-    def _fused_step(self, x, y, with_grads: bool) -> dict[str, float]:
-        opt = self.optimizers["pair"]
-        opt.zero_grad(set_to_none=True)
-        out = self.fused(x)  # (2, batch, outputs)
-        losses = torch.stack([self.loss(o, y) for o in out])
-        losses.sum().backward()  # the sum keeps the two gradients apart
-        if with_grads:
-            self.grad_norms = dict(zip(KINDS, self.fused.grad_norms().tolist(), strict=True))
-        # Adam is elementwise: a diverged network's NaNs stay in its own half.
-        opt.step()
-        return dict(zip(KINDS, losses.tolist(), strict=True))
-
-    def sync(self) -> None:
-        """Bring the modules up to date with the fused weights, if fused."""
-        if self.fused is not None:
-            self.fused.write_back()
-
-    def scale_learning_rate(self, factor: float) -> None:
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] *= factor
-
-    @torch.no_grad()
-    def evaluate(self, x=None, y=None) -> dict[str, dict]:
-        """Loss (and accuracy for classifiers) of every network on a whole set."""
-        x = self.x if x is None else x
-        y = self.y if y is None else y
-        out = {}
-        for kind, pred in self._predict(x).items():
-            out[kind] = {"loss": float(self.loss(pred, y))}
-            if not self.regression:
-                out[kind]["accuracy"] = float((pred.argmax(1) == y).float().mean())
-        return out
-
-    def _predict(self, x) -> dict[str, torch.Tensor]:
-        return predict(self.nets, self.fused, x)
-
-
-def fit_pair(data, depth: int, width: int, spec, lr: float, seed: int) -> Fitter:
+def fit_pair(data, depth: int, width: int, spec, lr: float, seed: int) -> Trainer:
     """A plain/residual pair of `spec` units with identical initial weights,
     ready to train on `data`'s training set."""
     plain, residual = paired_networks(seed, data.in_features, data.classes, depth, width, spec)
     nets = {"plain": plain, "residual": residual}
-    return Fitter(nets, data.x_train, data.y_train, lr, 128, seed)
+    return Trainer(nets, data.x_train, data.y_train, lr, 128, seed)
 
 
 class Curves:
@@ -294,7 +182,7 @@ def record_every(steps: int, points: int = 100) -> int:
 
 
 def train(
-    fitter: Fitter, steps: int, checkpoint: Checkpoint, on_row=None, grads: bool = False
+    fitter: Trainer, steps: int, checkpoint: Checkpoint, on_row=None, grads: bool = False
 ) -> Curves:
     """Run `steps` steps; `on_row(step, curves)` after every recorded row.
 
@@ -310,7 +198,8 @@ def train(
         checkpoint()
         if step == drop_step:
             fitter.scale_learning_rate(0.1)
-        losses = fitter.step(with_grads=grads and curves.due(step))
+        results = fitter.step(with_grads=grads and curves.due(step))
+        losses = {kind: r["loss"] for kind, r in results.items()}
         if curves.add(step, losses) and on_row:
             on_row(step, curves)
     fitter.sync()

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..data import load
 from ..models import paired_networks
-from .base import Distinct, Fitter, Preset, line_figure, num, series, train
+from ..training import Trainer
+from .base import Distinct, Preset, line_figure, num, series, train
 
 Depth = Annotated[int, Field(ge=1, le=128)]
 
@@ -37,7 +38,7 @@ def _fit_depth(opts: DegradationOptions, data, depth: int, checkpoint, on_row):
     # would cost ten times the time for the same lesson.
     plain, residual = paired_networks(opts.seed, data.in_features, data.classes, depth, opts.width)
     nets = {"plain": plain, "residual": residual}
-    fitter = Fitter(
+    fitter = Trainer(
         nets, data.x_train, data.y_train, opts.learning_rate, opts.batch_size, opts.seed
     )
     curves = train(fitter, opts.steps, checkpoint, on_row)

@@ -14,7 +14,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..models import UnitSpec, paired_networks
-from .base import Distinct, Fitter, Preset, line_figure, num, series, train
+from ..training import Trainer
+from .base import Distinct, Preset, line_figure, num, series, train
 
 Depth = Annotated[int, Field(ge=1, le=64)]
 
@@ -45,7 +46,7 @@ def _fit_depth(opts: IdentityOptions, depth: int, checkpoint, on_row):
         opts.seed, opts.features, opts.features, depth, opts.width, spec
     )
     nets = {"plain": plain, "residual": residual}
-    fitter = Fitter(nets, x, x, opts.learning_rate, 128, opts.seed)
+    fitter = Trainer(nets, x, x, opts.learning_rate, 128, opts.seed)
     curves = train(fitter, opts.steps, checkpoint, on_row)
     return curves, fitter.evaluate()
 

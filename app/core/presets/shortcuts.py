@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..data import load
 from ..models import ResNet, UnitSpec
-from .base import Distinct, Fitter, Preset, line_figure, num, series, train
+from ..training import Trainer
+from .base import Distinct, Preset, line_figure, num, series, train
 
 Variant = Literal["plain", "identity", "scaled", "rezero", "preact", "identity-bn", "preact-bn"]
 VARIANTS: tuple[str, ...] = Variant.__args__  # type: ignore[attr-defined]
@@ -74,7 +75,7 @@ def run(opts: ShortcutsOptions, report, checkpoint) -> dict:
     data = load(opts.dataset, 1000, 0.03, opts.seed)
     variants = list(dict.fromkeys(opts.variants))
     nets = {v: build(v, opts, data) for v in variants}
-    fitter = Fitter(nets, data.x_train, data.y_train, opts.learning_rate, 128, opts.seed)
+    fitter = Trainer(nets, data.x_train, data.y_train, opts.learning_rate, 128, opts.seed)
     names = {v: _name(v, opts) for v in variants}
 
     def on_row(step, curves):
