@@ -60,6 +60,14 @@ def next_of(ws, kind: str, timeout: float = 30) -> dict:
             return message
 
 
+def queue_behind(first, second) -> dict:
+    """`first` takes the only slot, `second` waits: its `queued` message."""
+    start(first, LONG_RUN)
+    next_of(first, "started")
+    start(second, LONG_RUN)
+    return next_of(second, "queued")
+
+
 def wait_until(predicate, timeout: float) -> float:
     """Seconds until `predicate()` held; fails after `timeout`."""
     began = time.monotonic()
@@ -201,10 +209,7 @@ def short_turns():
 def test_runs_take_turns_on_a_busy_slot(short_turns):
     url = short_turns
     with socket_to(url, "turn-aaaa") as a, socket_to(url, "turn-bbbb") as b:
-        start(a, LONG_RUN)
-        next_of(a, "started")
-        start(b, LONG_RUN)
-        assert next_of(b, "queued")["position"] == 1
+        assert queue_behind(a, b)["position"] == 1
 
         next_of(b, "started", timeout=5)  # a's turn ended after about a second
         assert next_of(a, "queued", timeout=5)["position"] == 1
@@ -215,10 +220,7 @@ def test_runs_take_turns_on_a_busy_slot(short_turns):
 def test_a_paused_run_gives_its_slot_to_a_waiting_one(server):
     url, _ = server
     with socket_to(url, "pause-aaaa") as a, socket_to(url, "pause-bbbb") as b:
-        start(a, LONG_RUN)
-        next_of(a, "started")
-        start(b, LONG_RUN)
-        next_of(b, "queued")
+        queue_behind(a, b)
         a.send(json.dumps({"type": "pause"}))
 
         next_of(b, "started", timeout=3)
@@ -236,10 +238,7 @@ def test_responses_carry_no_server_banner(server):
 def test_queue_places_are_announced_only_when_they_change(server):
     url, _ = server
     with socket_to(url, "calm-aaaa") as a, socket_to(url, "calm-bbbb") as b:
-        start(a, LONG_RUN)
-        next_of(a, "started")
-        start(b, LONG_RUN)
-        next_of(b, "queued")
+        queue_behind(a, b)
         time.sleep(3)  # three rebalancing rounds with nothing changed
 
         with pytest.raises(TimeoutError):
@@ -257,10 +256,7 @@ def short_pauses():
 def test_a_run_paused_while_queued_ends_after_the_pause_limit(short_pauses):
     url = short_pauses
     with socket_to(url, "qpause-aaaa") as a, socket_to(url, "qpause-bbbb") as b:
-        start(a, LONG_RUN)
-        next_of(a, "started")
-        start(b, LONG_RUN)
-        next_of(b, "queued")
+        queue_behind(a, b)
         b.send(json.dumps({"type": "pause"}))
         next_of(b, "paused")
 
