@@ -85,9 +85,11 @@ def model_from_args(model, args: argparse.Namespace):
     try:
         return model.model_validate(given)
     except ValidationError as err:
+        from .web.errors import sentence  # the wording every client gets
+
         first = err.errors()[0]
         field = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "options"
-        raise SystemExit(f"residual-lab: error: {field}: {first['msg']}") from None
+        raise SystemExit(f"residual-lab: error: {field}: {sentence(first)}") from None
 
 
 class _CliSink:

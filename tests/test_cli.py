@@ -37,8 +37,8 @@ def test_train_is_reproducible_from_its_config(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--depth", "500"], "--depth: Input should be less than or equal to 128"),
-        (["--learning-rate", "0"], "--learning-rate: Input should be greater than 0"),
+        (["--depth", "500"], "--depth: must be at most 128, got 500"),
+        (["--learning-rate", "0"], "--learning-rate: must be above 0.0, got 0.0"),
         (["--dataset", "nope"], "invalid choice: 'nope'"),
     ],
 )

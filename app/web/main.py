@@ -9,8 +9,10 @@ from pathlib import Path
 
 import torch
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
+from .errors import request_validation_error
 from .jobs import JobManager
 from .limits import BodyLimit
 from .routes import anatomy, pages, presets, train
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runs = RunStore()
     app.state.fit_slots = asyncio.Semaphore(settings.max_running)
+    app.add_exception_handler(RequestValidationError, request_validation_error)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")

@@ -19,6 +19,7 @@ from typing import TypeVar
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
 
+from .errors import first_problem
 from .jobs import Job, JobManager, QueueFull, json_safe
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,7 @@ async def receive_text(websocket: WebSocket) -> str:
 
 def describe(err: ValidationError, prefix: str = "") -> BadMessage:
     """The first validation problem as a field name and one short sentence."""
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
-    text = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        text = "unknown field"
-    return BadMessage(field or "message", f"{field}: {text}")
+    return BadMessage(*first_problem(err.errors(), prefix))
 
 
 def session_id(websocket: WebSocket) -> str:

@@ -17,9 +17,6 @@ from typing import Annotated, Literal
 
 import torch
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...core import anatomy
@@ -41,56 +38,7 @@ Pair = Annotated[list[Weight], Field(min_length=2, max_length=2)]
 Matrix = Annotated[list[Pair], Field(min_length=2, max_length=2)]
 
 
-def _field_name(loc: tuple) -> str:
-    """('body', 'w1', 0, 1) -> 'w1[0][1]'; ('query', 'unit') -> 'unit'."""
-    parts = [p for p in loc if p not in ("body", "query", "path")]
-    name = ""
-    for part in parts:
-        name += f"[{part}]" if isinstance(part, int) else ("." if name else "") + str(part)
-    return name or "body"
-
-
-_BOUNDS = {
-    "less_than_equal": ("at most", "le"),
-    "greater_than_equal": ("at least", "ge"),
-    "less_than": ("below", "lt"),
-    "greater_than": ("above", "gt"),
-}
-
-
-def _sentence(error: dict) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind in _BOUNDS:
-        words, key = _BOUNDS[kind]
-        return f"must be {words} {error['ctx'][key]}, got {error['input']}"
-    return error["msg"]
-
-
-def _short_error(err: RequestValidationError) -> JSONResponse:
-    first = err.errors()[0]
-    field = "body" if first["type"] == "json_invalid" else _field_name(tuple(first["loc"]))
-    body = {"detail": f"{field}: {_sentence(first)}", "field": field}
-    return JSONResponse(body, status_code=422)
-
-
-class ShortErrorRoute(APIRoute):
-    """Validation errors as one sentence naming the field, not a list."""
-
-    def get_route_handler(self):
-        handler = super().get_route_handler()
-
-        async def short_errors(request: Request):
-            try:
-                return await handler(request)
-            except RequestValidationError as err:
-                return _short_error(err)
-
-        return short_errors
-
-
-router = APIRouter(tags=["anatomy"], route_class=ShortErrorRoute)
+router = APIRouter(tags=["anatomy"])
 API = "/api/anatomy"
 
 # What `Reset` restores: a branch that visibly bends the grid but stays small
