@@ -2,34 +2,56 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import OrderedDict
 
 from ..core.training import PairedTrainer
 
+MAX_RUNS = 200
+MAX_BYTES = 512 * 2**20  # weights and data of the kept runs together
+
+
+def new_run_id() -> str:
+    """Unguessable and never reused: a link opens its own run or none."""
+    return f"run-{secrets.token_urlsafe(9)}"
+
+
+def footprint(trainer: PairedTrainer) -> int:
+    """Bytes a kept run holds: both networks' tensors and its data."""
+    tensors = [t for net in trainer.nets.values() for t in net.state_dict().values()]
+    data = trainer.data
+    tensors += [data.x_train, data.y_train, data.x_test, data.y_test]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
 
 class RunStore:
-    """The last `size` finished paired runs, by run id (least recent dropped)."""
+    """Finished paired runs by run id; the least recently used go first once
+    `max_runs` runs or `max_bytes` of tensors are kept."""
 
-    def __init__(self, size: int = 8):
-        self.size = size
-        self._runs: OrderedDict[str, PairedTrainer] = OrderedDict()
+    def __init__(self, max_runs: int = MAX_RUNS, max_bytes: int = MAX_BYTES):
+        self.max_runs, self.max_bytes = max_runs, max_bytes
+        self._runs: OrderedDict[str, tuple[PairedTrainer, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def put(self, run_id: str, trainer: PairedTrainer) -> None:
         trainer.engine.optimizers = {}  # optimiser state is not needed to look inside
+        size = footprint(trainer)
         with self._lock:
-            self._runs[run_id] = trainer
-            self._runs.move_to_end(run_id)
-            while len(self._runs) > self.size:
-                self._runs.popitem(last=False)
+            self._runs[run_id] = (trainer, size)
+            self._bytes += size
+            while len(self._runs) > self.max_runs or self._bytes > self.max_bytes:
+                _, (_, dropped) = self._runs.popitem(last=False)
+                self._bytes -= dropped
 
     def get(self, run_id: str) -> PairedTrainer | None:
         with self._lock:
-            trainer = self._runs.get(run_id)
-            if trainer is not None:
-                self._runs.move_to_end(run_id)
-            return trainer
+            entry = self._runs.get(run_id)
+            if entry is None:
+                return None
+            self._runs.move_to_end(run_id)
+            return entry[0]
 
     def __len__(self) -> int:
         return len(self._runs)

@@ -2,6 +2,8 @@
 // Every number drawn here was computed on the server by the project's own
 // units; this module only asks, unpacks and draws.
 
+import { logAxis } from "./axes.js";
+
 const API = "/api/anatomy";
 const PANELS = ["x", "weight1", "relu", "f", "sum", "out", "stack"];
 const PLOT_CONFIG = { displayModeBar: false, responsive: true };
@@ -455,7 +457,7 @@ function drawLosses(r, step) {
     lineTrace(steps, r.losses.residual, "residual", RESIDUAL),
   ], fitLayout({
     xaxis: { title: { text: "training step", standoff: 4 } },
-    yaxis: { type: "log", tickformat: "~g" },
+    yaxis: logAxis([r.losses.plain, r.losses.residual]),
     shapes: [marker],
   }), PLOT_CONFIG);
 }
@@ -527,11 +529,12 @@ function wireFit() {
 const run = { id: null, ratios: null, slider: $("run-unit"), status: $("run-status") };
 
 function ratioLayout(unit) {
+  const r = run.ratios.ratios;
   return {
     margin: { l: 48, r: 10, t: 8, b: 36 }, hovermode: "x",
     legend: { orientation: "h", y: -0.18 },
     xaxis: { title: { text: "unit (input to output)", standoff: 4 } },
-    yaxis: { type: "log", tickformat: "~g", title: { text: "‖F(x)‖ / ‖x‖" } },
+    yaxis: logAxis([r.plain, r.residual], { title: { text: "‖F(x)‖ / ‖x‖" } }),
     shapes: [{ type: "line", x0: unit, x1: unit, yref: "paper", y0: 0, y1: 1,
       line: { color: "#8a94a3", width: 1, dash: "dot" } }],
   };
@@ -568,7 +571,8 @@ function renderRunUnit(body) {
   drawRatios(body.unit);
   setStatus(run.status, body.unit === 0
     ? "The training points after the stem, coloured by class."
-    : "Points: the unit's output H(x), coloured by class; arrows: x to x + F(x).");
+    : "Points: the unit's output H(x), coloured by class; arrows: from the unit's input x "
+      + "to its sum before the ReLU (x + F(x) for the residual network, F(x) alone for the plain).");
   counters.runRenders += 1;
 }
 
@@ -594,8 +598,10 @@ async function loadRun(id) {
   }
   const r = run.ratios;
   const intro = `Run ${id}: ${r.dataset}, ${r.depth} units of width ${r.width}. `;
-  const ratioNote = "The chart shows how large each unit's branch F(x) is next to its input "
-    + "(He et al. 2015, Fig. 7: residual units make small corrections).";
+  const ratioNote = "The chart shows how large each unit's branch F(x) is next to its input x. "
+    + "He et al. (2015, Fig. 7) found that in trained ResNets with batch norm most units "
+    + "change their input only a little; small networks trained briefly need not show it. "
+    + "For the plain network F(x) is the unit's whole output.";
   $("trained-charts").hidden = false;
   run.slider.max = r.depth;
   drawRatios(0);

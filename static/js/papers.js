@@ -1,6 +1,7 @@
 // The paper lab: one card per preset; forms from each options schema,
 // charts streamed over /ws/preset/{name}, exports built from received data.
 
+import { logAxis } from "./axes.js";
 import { csv, download } from "./download.js";
 import { openJob } from "./run-socket.js";
 import { fieldInput, readForm } from "./preset-form.js";
@@ -58,7 +59,7 @@ function lineTraces(fig) {
 function lineLayout(fig) {
   const layout = baseLayout(fig);
   if (fig.log_x) layout.xaxis.type = "log";
-  if (fig.log_y) layout.yaxis = { ...layout.yaxis, type: "log", tickformat: "~g" };
+  if (fig.log_y) layout.yaxis = { ...layout.yaxis, ...logAxis(fig.series.map((s) => s.y)) };
   if (fig.kind === "bar") {
     layout.showlegend = false;
     layout.xaxis.title.text = "";

@@ -1,10 +1,12 @@
 // One long job over a WebSocket: start, pause, resume, stop (docs/protocol.md).
 
+// One id per browser, shared by its tabs: the server trains one job per
+// session, so a second tab's Start replaces the first tab's run.
 function sessionId() {
-  let id = sessionStorage.getItem("residual-lab-session");
+  let id = localStorage.getItem("residual-lab-session");
   if (!id) {
     id = crypto.getRandomValues(new Uint32Array(4)).join("").slice(0, 32);
-    sessionStorage.setItem("residual-lab-session", id);
+    localStorage.setItem("residual-lab-session", id);
   }
   return id;
 }

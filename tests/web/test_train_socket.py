@@ -217,3 +217,17 @@ def test_bad_messages_mid_run_get_errors_and_the_run_goes_on(client):
         "unknown type 'dance'",
     ]
     assert message["reason"] == "stopped"
+
+
+def test_finished_runs_get_distinct_unguessable_ids_and_can_be_inspected(client):
+    ids = []
+    for _ in range(3):
+        with client.websocket_connect("/ws/train") as ws:
+            ids.append(run_to_end(ws, {"depth": 2, "steps": 5})[-1]["run_id"])
+
+    assert len(set(ids)) == 3
+    assert all(len(run_id) >= 16 for run_id in ids)
+    ratios = client.get(f"/api/anatomy/runs/{ids[0]}/ratios")
+    assert ratios.status_code == 200
+    gone = client.get("/api/anatomy/runs/run-unknown/ratios")
+    assert gone.status_code == 404 and "train it again" in gone.json()["detail"]

@@ -142,8 +142,9 @@ PRESET = Preset(
         "the head to the first units; in the residual network it stays within about "
         "one order of magnitude across all layers, so the first unit gets a gradient "
         "100 times larger or more. (He et al. also find smaller responses in the "
-        "residual network after long training with batch norm; at this scale the "
-        "two are close, so the card does not promise it.)"
+        "residual network, after long training with batch norm. Not here: in these "
+        "small, briefly trained networks without batch norm the residual branches "
+        "respond more strongly than the plain layers, so the card does not promise it.)"
     ),
     measure=(
         "Geometric mean over training of the gradient norm at unit 1, residual over "

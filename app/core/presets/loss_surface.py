@@ -86,7 +86,7 @@ def roughness(z: list[list[float]]) -> dict:
     `ratio`: mean |second difference| over mean |first difference|, along both
     axes. A smooth bowl changes steadily, so its second differences are small
     next to its first ones (ratio well below 1); a chaotic surface turns at
-    every step (ratio near 2, its value for white noise). `minima`: grid points
+    every step (ratio near sqrt 3 = 1.73, its value for white noise). `minima`: grid points
     lower than all eight neighbours.
     """
     t = torch.tensor(z, dtype=torch.float64)
@@ -151,7 +151,10 @@ PRESET = Preset(
         "training loss on a grid. Each direction is filter-normalised: every row "
         "of a weight matrix is scaled to the size of the same row of the trained "
         "weights, so both networks are probed by steps of the same relative size. "
-        "Both slices use the same random draw."
+        "Both slices use the same random draw. At these depths the plain network "
+        "trains far less well than the residual one in the same steps (its final "
+        "loss is shown below), so the slice also shows where each optimisation "
+        "got to, as in Li et al., whose plain nets also trained worse."
     ),
     expected=(
         "The residual network sits in a smooth, wide bowl; the plain network's "
@@ -160,7 +163,7 @@ PRESET = Preset(
     ),
     measure=(
         "Roughness ratio: mean |second difference| over mean |first difference| of "
-        "the slice along both axes (a smooth bowl: well below 1; white noise: 2); "
+        "the slice along both axes (a smooth bowl: well below 1; white noise: sqrt 3, about 1.7); "
         "and the number of local minima on the grid."
     ),
     options=LossSurfaceOptions,

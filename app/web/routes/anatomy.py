@@ -178,7 +178,11 @@ RunId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 def _trainer(request: Request, run_id: str):
     trainer = request.app.state.runs.get(run_id)
     if trainer is None:
-        raise HTTPException(404, f"run_id: no finished run {run_id!r} (runs are kept in memory)")
+        raise HTTPException(
+            404,
+            f"run_id: the server no longer keeps run {run_id!r} (it keeps the most recent "
+            "runs only, and none after a restart); train it again on the lab page",
+        )
     return trainer
 
 

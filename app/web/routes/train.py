@@ -9,6 +9,7 @@ from fastapi import APIRouter, WebSocket
 from ...core.config import RunConfig
 from ...core.training import SURFACE_SPAN, PairedTrainer, run_paired
 from ..jobs import JobControl, Outbox
+from ..runs import new_run_id
 from ..sockets import receive_start, run_job, session_id
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,12 @@ def paired_target(config: RunConfig, runs, device: str):
 
     def target(control: JobControl, outbox: Outbox) -> dict:
         trainer = PairedTrainer(config, device=device)
-        run_id = f"run-{id(trainer):x}"
+        run_id = new_run_id()
         log.info("run %s started: %s", run_id, config.model_dump_json())
         result = run_paired(config, StreamSink(outbox, run_id), control, trainer)
-        runs.put(run_id, trainer)
+        kept = result.reason == "completed" or control.reason == "stopped"
+        if kept:  # a learner may look inside; a left tab or a diverged run won't
+            runs.put(run_id, trainer)
         log.info(
             "run %s %s after %d steps in %.1f s (%.0f steps/s)",
             run_id,
@@ -84,7 +87,7 @@ def paired_target(config: RunConfig, runs, device: str):
         )
         return {
             "type": "done",
-            "run_id": run_id,
+            "run_id": run_id if kept else None,
             "reason": result.reason,
             "steps": result.steps,
             "seconds": round(result.seconds, 3),
