@@ -46,6 +46,8 @@ class JobControl:
         self._slot.set()
         self.pause_limit_s = pause_limit_s
         self.paused_since = 0.0
+        self.progress = 0.0
+        self._turn = (0.0, time.monotonic())  # progress and time at this turn's start
         self.reason = ""
 
     def pause(self) -> None:
@@ -64,6 +66,19 @@ class JobControl:
 
     def grant_slot(self) -> None:
         self._slot.set()
+        self._turn = (self.progress, time.monotonic())
+
+    def report_progress(self, fraction: float) -> None:
+        """Called by the job: how much of its work is done, 0 to 1."""
+        self.progress = min(max(fraction, 0.0), 1.0)
+
+    def remaining_s(self) -> float:
+        """Seconds of work left at this turn's pace; infinite until known."""
+        done_before, began = self._turn
+        gained = self.progress - done_before
+        if gained <= 0:
+            return math.inf
+        return (1.0 - self.progress) * (time.monotonic() - began) / gained
 
     def stop(self, reason: str = "stopped") -> None:
         if not self._stop.is_set():
@@ -274,7 +289,11 @@ class JobManager:
         for job in sorted(self.running.values(), key=lambda j: j.slot_since):
             if waiting <= 0:
                 break
-            if job.control.paused or now - job.slot_since >= self.quantum_s:
+            # A run about to finish keeps its slot: sending it to the back of the
+            # queue would cost it a whole round for seconds of work.
+            nearly_done = job.control.remaining_s() < self.quantum_s / 4
+            over_time = now - job.slot_since >= self.quantum_s and not nearly_done
+            if job.control.paused or over_time:
                 self._preempt(job)
                 waiting -= 1
         self.wake()
@@ -298,13 +317,13 @@ class JobManager:
             self.queue.remove(job)
             job.state = "running"
             job.slot_since = time.monotonic()
+            job.control.grant_slot()
             self.running[job.id] = job
             job.outbox.pop("queued")
             job.announced = None
             if job.thread is None:
                 self._start_thread(job)
             else:
-                job.control.grant_slot()
                 job.outbox.post({"type": "running"}, key="queued")
 
     def _start_thread(self, job: Job) -> None:
@@ -337,6 +356,8 @@ class JobManager:
         """Tell each waiting job its place, when it has changed."""
         for i, job in enumerate(self.queue, start=1):
             message = {"type": "queued", "position": i, "estimate_s": self.estimate_wait_s(i)}
+            if job.thread is not None:
+                message["resumes"] = True  # it has trained and will pick up from there
             if message != job.announced:
                 job.announced = message
                 job.outbox.post(message, key="queued")

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = JobManager(
         settings.max_running, settings.max_queued, settings.quantum_s, settings.pause_limit_s
     )
-    app.state.runs = RunStore()
+    app.state.runs = RunStore(settings.kept_runs)
     app.state.fit_slots = asyncio.Semaphore(settings.max_running)
     app.add_exception_handler(RequestValidationError, request_validation_error)
     app.add_middleware(BodyLimit)

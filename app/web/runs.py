@@ -5,7 +5,12 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
+from torch import nn
+
+from ..core.config import RunConfig
+from ..core.data import Dataset
 from ..core.training import PairedTrainer
 
 MAX_RUNS = 200
@@ -17,12 +22,28 @@ def new_run_id() -> str:
     return f"run-{secrets.token_urlsafe(9)}"
 
 
-def footprint(trainer: PairedTrainer) -> int:
-    """Bytes a kept run holds: both networks' tensors and its data."""
-    tensors = [t for net in trainer.nets.values() for t in net.state_dict().values()]
-    data = trainer.data
-    tensors += [data.x_train, data.y_train, data.x_test, data.y_test]
-    return sum(t.numel() * t.element_size() for t in tensors)
+@dataclass(frozen=True)
+class KeptRun:
+    """What the views need of a finished run: no optimiser, no training copy."""
+
+    config: RunConfig
+    data: Dataset
+    nets: dict[str, nn.Module]
+
+    @classmethod
+    def of(cls, trainer: PairedTrainer) -> KeptRun:
+        trainer.sync()  # the modules hold the trained weights
+        for net in trainer.nets.values():
+            net.zero_grad(set_to_none=True)
+            net.eval()
+        return cls(trainer.config, trainer.data, dict(trainer.nets))
+
+    def footprint(self) -> int:
+        """Bytes it holds: both networks' tensors and its data."""
+        tensors = [t for net in self.nets.values() for t in net.state_dict().values()]
+        data = self.data
+        tensors += [data.x_train, data.y_train, data.x_test, data.y_test]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
 
 class RunStore:
@@ -31,21 +52,21 @@ class RunStore:
 
     def __init__(self, max_runs: int = MAX_RUNS, max_bytes: int = MAX_BYTES):
         self.max_runs, self.max_bytes = max_runs, max_bytes
-        self._runs: OrderedDict[str, tuple[PairedTrainer, int]] = OrderedDict()
+        self._runs: OrderedDict[str, tuple[KeptRun, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
     def put(self, run_id: str, trainer: PairedTrainer) -> None:
-        trainer.engine.optimizers = {}  # optimiser state is not needed to look inside
-        size = footprint(trainer)
+        kept = KeptRun.of(trainer)
+        size = kept.footprint()
         with self._lock:
-            self._runs[run_id] = (trainer, size)
+            self._runs[run_id] = (kept, size)
             self._bytes += size
             while len(self._runs) > self.max_runs or self._bytes > self.max_bytes:
                 _, (_, dropped) = self._runs.popitem(last=False)
                 self._bytes -= dropped
 
-    def get(self, run_id: str) -> PairedTrainer | None:
+    def get(self, run_id: str) -> KeptRun | None:
         with self._lock:
             entry = self._runs.get(run_id)
             if entry is None:

@@ -29,6 +29,7 @@ class Settings(BaseModel):
     max_running: int = Field(default_factory=available_cpus, ge=1, le=256)
     max_queued: int = Field(64, ge=0, le=10_000)
     quantum_s: float = Field(20.0, ge=1, le=3600, description="turn length while others wait")
+    kept_runs: int = Field(200, ge=0, le=10_000, description="finished runs kept to look inside")
     pause_limit_s: float = Field(300.0, ge=1, le=86_400, description="a pause ends the run after")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")

@@ -83,7 +83,10 @@ function onMessage(message) {
   switch (message.type) {
     case "queued": {
       const wait = message.estimate_s ? `, about ${Math.ceil(message.estimate_s)} s` : "";
-      setStatus(`Waiting for a turn: position ${message.position} in the queue${wait}.`);
+      setStatus(message.resumes
+        ? `Paused to give others a turn: position ${message.position}${wait}; `
+          + "training picks up where it stopped."
+        : `Waiting for a turn: position ${message.position} in the queue${wait}.`);
       break;
     }
     case "started":

@@ -164,8 +164,12 @@ function showMeasures(card, measures) {
 }
 
 function onMessage(card, message) {
-  if (message.type === "queued") setStatus(card, `Waiting for a free slot: position ${message.position}.`);
-  else if (message.type === "started") setStatus(card, "Running…");
+  if (message.type === "queued") {
+    const wait = message.estimate_s ? `, about ${Math.ceil(message.estimate_s)} s` : "";
+    const why = message.resumes ? "Paused to give others a turn" : "Waiting for a free slot";
+    setStatus(card, `${why}: position ${message.position}${wait}.`);
+  } else if (message.type === "started") setStatus(card, "Running…");
+  else if (message.type === "running") setStatus(card, "Running again…");
   else if (message.type === "progress") {
     card.progress.value = message.fraction;
     setStatus(card, message.label);

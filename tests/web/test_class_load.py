@@ -157,8 +157,16 @@ def run_side_by_side(a, b) -> None:
         assert done["run_id"] == started["run_id"] and done["steps"] == 40
 
 
-def test_start_stop_cycles_leave_memory_and_threads_flat(server):
-    url, process = server
+@pytest.fixture
+def few_kept_runs():
+    env = {"RESIDUAL_LAB_MAX_RUNNING": "1", "RESIDUAL_LAB_KEPT_RUNS": "5"}
+    url, process = start_server(env)
+    yield url, process
+    stop_server(process)
+
+
+def test_start_stop_cycles_leave_memory_and_threads_flat(few_kept_runs):
+    url, process = few_kept_runs
 
     def cycle(i: int) -> None:
         with socket_to(url, f"cycle-{i:06d}") as ws:
@@ -167,7 +175,7 @@ def test_start_stop_cycles_leave_memory_and_threads_flat(server):
             ws.send(json.dumps({"type": "stop"}))
             assert next_of(ws, "done")["reason"] == "stopped"
 
-    for i in range(10):  # warm up allocators and caches
+    for i in range(10):  # warm up allocators and caches, fill the store
         cycle(i)
     wait_until(lambda: status(url)["running"] == 0, timeout=2)
     before_mb, before_threads = rss_mb(process.pid), threads(process.pid)
@@ -175,10 +183,9 @@ def test_start_stop_cycles_leave_memory_and_threads_flat(server):
         cycle(i)
     wait_until(lambda: status(url)["running"] == 0, timeout=2)
 
-    # Runs stopped by their learner are kept for inspection by design (about
-    # 0.1 MB each here, 512 MB at most in all); the rest must be gone, and
-    # every worker thread with them.
-    assert rss_mb(process.pid) - before_mb < 40, (before_mb, rss_mb(process.pid))
+    # The store of finished runs is full after the warm-up (5 runs here), so
+    # whatever a cycle leaves behind shows; and no worker thread may remain.
+    assert rss_mb(process.pid) - before_mb < 20, (before_mb, rss_mb(process.pid))
     assert threads(process.pid) <= before_threads
 
 
@@ -213,7 +220,8 @@ def test_runs_take_turns_on_a_busy_slot(short_turns):
         assert queue_behind(a, b)["position"] == 1
 
         next_of(b, "started", timeout=5)  # a's turn ended after about a second
-        assert next_of(a, "queued", timeout=5)["position"] == 1
+        requeued = next_of(a, "queued", timeout=5)
+        assert requeued["position"] == 1 and requeued["resumes"] is True
         next_of(a, "running", timeout=5)  # and a gets the slot back
         assert status(url) == {"running": 1, "queued": 1, "max_running": 1}
 

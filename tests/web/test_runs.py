@@ -2,7 +2,7 @@
 
 from app.core.config import RunConfig
 from app.core.training import PairedTrainer
-from app.web.runs import RunStore, footprint
+from app.web.runs import KeptRun, RunStore
 
 
 def trained(seed: int) -> PairedTrainer:
@@ -22,7 +22,7 @@ def test_store_drops_the_least_recently_used_run_past_its_count():
 
 def test_store_keeps_its_tensors_under_the_byte_budget():
     one = trained(0)
-    size = footprint(one)
+    size = KeptRun.of(one).footprint()
     store = RunStore(max_runs=100, max_bytes=int(2.5 * size))
     for i in range(5):
         store.put(str(i), trained(i))

@@ -24,10 +24,11 @@ class PresetSink:
     """A preset's reports as socket messages; keyed so that a slow client
     gets the latest progress and the latest state of each figure."""
 
-    def __init__(self, outbox: Outbox):
-        self.outbox = outbox
+    def __init__(self, outbox: Outbox, control: JobControl):
+        self.outbox, self.control = outbox, control
 
     def __call__(self, fraction: float, label: str, figures: dict | None = None) -> None:
+        self.control.report_progress(fraction)
         progress = {"type": "progress", "fraction": round(fraction, 4), "label": label}
         self.outbox.post(progress, key="progress")
         for figure_id, figure in (figures or {}).items():
@@ -43,7 +44,7 @@ def preset_target(name: str, options):
         outbox.post({"type": "started", "preset": name, "options": options.model_dump()})
         log.info("preset %s started: %s", name, options.model_dump_json())
         started = time.perf_counter()
-        result = preset.run(options, PresetSink(outbox), control.checkpoint)
+        result = preset.run(options, PresetSink(outbox, control), control.checkpoint)
         seconds = time.perf_counter() - started
         log.info("preset %s completed in %.1f s", name, seconds)
         return {

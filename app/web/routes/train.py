@@ -28,11 +28,13 @@ def _merge_metrics(old: dict, new: dict) -> dict:
 class StreamSink:
     """Turns a run's reports into socket messages in the job's outbox."""
 
-    def __init__(self, outbox: Outbox, run_id: str):
+    def __init__(self, outbox: Outbox, run_id: str, control: JobControl):
         self.outbox = outbox
         self.run_id = run_id
+        self.control = control
 
     def on_start(self, trainer: PairedTrainer) -> None:
+        self.steps = trainer.config.steps
         data = trainer.data
         message = {
             "type": "started",
@@ -52,6 +54,7 @@ class StreamSink:
         self.outbox.post(message)
 
     def on_record(self, step: int, rows: dict, steps_per_second: float) -> None:
+        self.control.report_progress(step / self.steps)
         message = {
             "type": "metrics",
             "step": step,
@@ -73,7 +76,7 @@ def paired_target(config: RunConfig, runs, device: str):
         trainer = PairedTrainer(config, device=device)
         run_id = new_run_id()
         log.info("run %s started: %s", run_id, config.model_dump_json())
-        result = run_paired(config, StreamSink(outbox, run_id), control, trainer)
+        result = run_paired(config, StreamSink(outbox, run_id, control), control, trainer)
         kept = result.reason == "completed" or control.reason == "stopped"
         if kept:  # a learner may look inside; a left tab or a diverged run won't
             runs.put(run_id, trainer)
