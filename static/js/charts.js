@@ -5,14 +5,14 @@ export const KINDS = ["plain", "residual"];
 const MAX_POINTS = 2000; // per trace; older points are dropped past this
 const CONFIG = { responsive: true, displaylogo: false };
 
-const WAITING = [{
-  text: "Press Start to train both networks", showarrow: false,
-  xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#5b6575" },
+const note = (text) => [{
+  text, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5,
+  font: { color: "#5b6575" },
 }];
 
 function layout(title, xTitle, yTitle, extra = {}) {
   return {
-    annotations: extra.waiting ? WAITING : [],
+    annotations: extra.waiting ? note(extra.waiting) : [],
     title: { text: title, font: { size: 14 } },
     margin: { l: 55, r: 15, t: 40, b: 70 },
     xaxis: { title: { text: xTitle }, visible: !extra.waiting },
@@ -26,8 +26,8 @@ function trace(name, color, dash = "solid") {
   return { x: [], y: [], name, mode: "lines", line: { color, dash, width: 2 } };
 }
 
-// waiting: before any run, say what to do instead of showing empty axes.
-export function resetCurves(waiting = false) {
+// waiting: a line to show instead of empty axes before the run trains.
+export function resetCurves(waiting = "") {
   Plotly.react(
     "loss-chart",
     KINDS.map((k) => trace(k, COLORS[k])),

@@ -70,7 +70,9 @@ function showValues() {
   for (const output of form.querySelectorAll("output[for]")) {
     output.textContent = form.elements[output.htmlFor].value;
   }
-  form.elements.noise.disabled = form.elements.dataset.value === "digits";
+  const digits = form.elements.dataset.value === "digits";
+  form.elements.noise.disabled = digits;
+  document.getElementById("dataset-hint").hidden = !digits;
 }
 
 function setRunning(running) {
@@ -82,6 +84,7 @@ function setRunning(running) {
 function onMessage(message) {
   switch (message.type) {
     case "queued": {
+      if (!run) resetCurves("Waiting for a turn");
       const wait = message.estimate_s ? `, about ${Math.ceil(message.estimate_s)} s` : "";
       setStatus(message.resumes
         ? `Paused to give others a turn: position ${message.position}${wait}; `
@@ -90,6 +93,7 @@ function onMessage(message) {
       break;
     }
     case "started":
+      resetCurves();
       run = {
         config: message.config, steps: message.config.steps, layers: message.layers,
         points: message.points, rows: { plain: [], residual: [] },
@@ -132,6 +136,7 @@ function onMessage(message) {
 
 function finish(message) {
   setRunning(false);
+  if (run) run.final = message.final;
   if (message.reason === "completed") {
     progress.value = 1;
     const final = message.final.train;
@@ -164,7 +169,7 @@ function exportData(format) {
           .map((key) => [key, rows.map((r) => r[key])]),
       ),
     }));
-    const data = { config: run.config, layers: run.layers, runs };
+    const data = { config: run.config, layers: run.layers, final: run.final ?? null, runs };
     download(`${name}.json`, JSON.stringify(data), "application/json");
     return;
   }
@@ -178,8 +183,9 @@ function start(event) {
   event.preventDefault();
   if (job) job.close();
   const config = readConfig();
+  run = null;
   writeUrl(config);
-  resetCurves();
+  resetCurves("Connecting…");
   document.getElementById("exports").hidden = true;
   progress.value = 0;
   speed.textContent = "";
@@ -207,5 +213,5 @@ document.getElementById("export-csv").addEventListener("click", () => exportData
 
 readUrl();
 showValues();
-window.addEventListener("load", () => resetCurves(true));
+window.addEventListener("load", () => resetCurves("Press Start to train both networks"));
 document.getElementById("surfaces").hidden = true; // until a 2-D run draws them

@@ -2,8 +2,10 @@
 // Bounds come from the schema; the server checks them again on start.
 
 function bounds(prop) {
-  const low = prop.minimum ?? prop.exclusiveMinimum;
-  return `${low ?? "-∞"} to ${prop.maximum ?? "∞"}`;
+  if (prop.minimum === undefined && prop.exclusiveMinimum !== undefined) {
+    return `above ${prop.exclusiveMinimum}, at most ${prop.maximum ?? "∞"}`;
+  }
+  return `${prop.minimum ?? "-∞"} to ${prop.maximum ?? "∞"}`;
 }
 
 function hint(prop) {

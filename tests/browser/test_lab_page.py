@@ -17,6 +17,7 @@ def test_digits_run_grows_both_loss_traces(live_server, browser_page, artifacts)
     page.goto(f"{live_server}/")
 
     page.get_by_label("Dataset").select_option("digits")
+    assert "convolutional units" in page.locator("#dataset-hint").text_content()
     page.get_by_label("Depth").fill("6")
     page.get_by_label("Steps").fill("120")
     page.get_by_role("button", name="Start").click()
@@ -44,6 +45,7 @@ def test_digits_run_grows_both_loss_traces(live_server, browser_page, artifacts)
         page.get_by_role("button", name="Data (JSON)").click()
     report = json.loads(Path(download.value.path()).read_text())
     assert report["config"]["dataset"] == "digits"
+    assert set(report["final"]["train"]) == {"plain", "residual"}
     assert [r["kind"] for r in report["runs"]] == ["plain", "residual"]
     assert all(r["history"]["step"][-1] == 120 for r in report["runs"])
     with page.expect_download() as download:
