@@ -85,7 +85,8 @@ export function showSurfaces(message, points) {
     const data = [
       {
         type: "heatmap", x: axis, y: axis, z: message[kind], zmin: 0, zmax: 1,
-        colorscale: [[0, "#f7c9b6"], [0.5, "#ffffff"], [1, "#b9cdf3"]], showscale: false,
+        colorscale: [[0, "#f7c9b6"], [0.5, "#ffffff"], [1, "#b9cdf3"]],
+        colorbar: { title: { text: "P(class 1)", side: "right" }, thickness: 10, len: 0.8 },
       },
       {
         type: "scatter", mode: "markers", x: points.x, y: points.y,

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from app.web.jobs import JobControl, JobManager
 
@@ -11,6 +12,13 @@ def endless(control: JobControl, outbox) -> dict:
     while True:
         control.checkpoint()  # raises JobStopped once stopped
         time.sleep(0.005)
+
+
+def run_in_own_loop(scenario) -> None:
+    """asyncio.run in a thread: the browser tests' Playwright holds this
+    thread's event loop for the whole session."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
 
 
 async def over_turn(done_fraction: float):
@@ -38,7 +46,7 @@ def test_a_job_over_its_turn_goes_to_the_back_and_says_it_resumes():
         assert queued[-1] == {"type": "queued", "position": 1, "estimate_s": 5, "resumes": True}
         await manager.shutdown()
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario)
 
 
 def test_a_nearly_finished_job_keeps_its_slot():
@@ -49,4 +57,4 @@ def test_a_nearly_finished_job_keeps_its_slot():
         assert first.id in manager.running and second in manager.queue
         await manager.shutdown()
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario)
