@@ -80,7 +80,8 @@ def _help(name: str, field) -> str:
     return f"{text} (default {field.default})"
 
 
-def model_from_args(model, args: argparse.Namespace):
+def model_from_args(model, args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The options as `model`; a bad one ends like argparse's own errors."""
     given = {k: v for k, v in vars(args).items() if k in model.model_fields and v is not None}
     try:
         return model.model_validate(given)
@@ -89,7 +90,7 @@ def model_from_args(model, args: argparse.Namespace):
 
         first = err.errors()[0]
         field = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "options"
-        raise SystemExit(f"residual-lab: error: {field}: {sentence(first)}") from None
+        parser.error(f"{field}: {sentence(first)}")
 
 
 class _CliSink:
@@ -111,8 +112,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train the paired run the page would, without a browser."""
     from .core.training import run_paired
 
-    config = model_from_args(RunConfig, args)
-    check_writable(args.json)
+    config = model_from_args(RunConfig, args, args.parser)
+    check_writable(args.json, args.parser)
     bar = ProgressBar(config.steps, "training")
     result = run_paired(config, _CliSink(bar))
     bar.update(result.steps, result.reason, force=True)
@@ -133,13 +134,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if result.reason == "completed" else 1
 
 
-def check_writable(path: str | None) -> None:
+def check_writable(path: str | None, parser: argparse.ArgumentParser) -> None:
     """Fail before a long run, not after it, when its report cannot be written."""
     if path is None:
         return
     target = Path(path)
     if target.is_dir() or not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
-        raise SystemExit(f"residual-lab: error: --json: cannot write {path}")
+        parser.error(f"--json: cannot write {path}")
 
 
 def write_json(path: str, report: dict) -> None:
@@ -218,9 +219,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SystemExit(f"residual-lab: error: unknown preset {args.preset!r}; known: {known}")
 
     preset = PRESETS[args.preset]
-    parsed = preset_parser(args.preset, preset).parse_args(args.options)
-    options = model_from_args(preset.options, parsed)
-    check_writable(parsed.json)
+    parser = preset_parser(args.preset, preset)
+    parsed = parser.parse_args(args.options)
+    options = model_from_args(preset.options, parsed, parser)
+    check_writable(parsed.json, parser)
     return _run_preset(args.preset, preset, options, parsed.json)
 
 
@@ -266,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a plain and a residual network headless")
     add_model_options(train, RunConfig)
     train.add_argument("--json", metavar="PATH", help="write config and histories here")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, parser=train)
     add_run_command(sub)
     return parser
 
