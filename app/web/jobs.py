@@ -259,7 +259,16 @@ class JobManager:
         job.control.stop(reason)
         if job.state == "queued" and job.thread is None:
             self.queue.remove(job)
-            done = {"type": "done", "reason": "stopped", "steps": 0, "detail": reason}
+            done = {
+                "type": "done",
+                "reason": "stopped",
+                "steps": 0,
+                "seconds": 0.0,
+                "run_id": None,
+                "final": None,
+                "diverged": None,
+                "detail": reason,
+            }
             self._finish(job, done)
             self._announce_positions()
         # A job with a thread ends when the thread sees the stop.

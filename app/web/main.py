@@ -18,7 +18,7 @@ from .limits import BodyLimit
 from .routes import anatomy, pages, presets, train
 from .runs import RunStore
 from .security import SecurityHeaders
-from .settings import Settings, available_cpus
+from .settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
@@ -29,8 +29,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # Runs train in parallel threads: together they may use every CPU once.
-        torch.set_num_threads(max(1, available_cpus() // settings.max_running))
+        # One intra-op thread a run: these networks are too small for more to
+        # pay, and a second OpenMP thread beside a run waiting for its turn
+        # slowed the running one fourfold. Runs <= CPUs: never oversubscribed.
+        torch.set_num_threads(settings.torch_threads)
         log.info(
             "serving on device %s, %d runs at once", settings.torch_device(), settings.max_running
         )

@@ -28,6 +28,7 @@ class Settings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     max_running: int = Field(default_factory=available_cpus, ge=1, le=256)
     max_queued: int = Field(64, ge=0, le=10_000)
+    torch_threads: int = Field(1, ge=1, le=256, description="intra-op threads, shared by runs")
     quantum_s: float = Field(20.0, ge=1, le=3600, description="turn length while others wait")
     kept_runs: int = Field(200, ge=0, le=10_000, description="finished runs kept to look inside")
     pause_limit_s: float = Field(300.0, ge=1, le=86_400, description="a pause ends the run after")

@@ -19,6 +19,7 @@ const FIELDS = [
 ];
 
 let job = null;
+let waiting = false; // queued for a slot, not training
 let run = null; // { config, steps, layers, points, rows: {plain: [...], residual: [...]} }
 
 function setStatus(text, kind = "info") {
@@ -84,6 +85,7 @@ function setRunning(running) {
 function onMessage(message) {
   switch (message.type) {
     case "queued": {
+      waiting = true;
       if (!run) resetCurves("Waiting for a turn");
       const wait = message.estimate_s ? `, about ${Math.ceil(message.estimate_s)} s` : "";
       setStatus(message.resumes
@@ -93,6 +95,7 @@ function onMessage(message) {
       break;
     }
     case "started":
+      waiting = false;
       resetCurves();
       run = {
         config: message.config, steps: message.config.steps, layers: message.layers,
@@ -115,6 +118,7 @@ function onMessage(message) {
       showSurfaces(message, run.points);
       break;
     case "running":
+      waiting = false;
       setStatus("Training again after waiting for a turn.");
       break;
     case "paused":
@@ -122,7 +126,7 @@ function onMessage(message) {
       buttons.pause.textContent = "Resume";
       break;
     case "resumed":
-      setStatus("Training.");
+      setStatus(waiting ? "Resumed: still waiting for a turn." : "Training.");
       buttons.pause.textContent = "Pause";
       break;
     case "done":
@@ -184,6 +188,7 @@ function start(event) {
   if (job) job.close();
   const config = readConfig();
   run = null;
+  waiting = false;
   writeUrl(config);
   resetCurves("Connecting…");
   document.getElementById("exports").hidden = true;

@@ -274,6 +274,10 @@ def test_a_run_paused_while_queued_ends_after_the_pause_limit(short_pauses):
             "type": "done",
             "reason": "stopped",
             "steps": 0,
+            "seconds": 0.0,
+            "run_id": None,
+            "final": None,
+            "diverged": None,
             "detail": "paused too long",
         }
         assert status(url)["queued"] == 0
