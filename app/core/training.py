@@ -50,16 +50,14 @@ class History:
             "grad_norms": self.grad_norms[i],
         }
 
-    def as_dict(self, with_grads: bool = False) -> dict:
-        out = {
+    def as_dict(self) -> dict:
+        """The curves, as `residual-lab train --json` writes them."""
+        return {
             "step": self.step,
             "train_loss": self.train_loss,
             "train_accuracy": self.train_accuracy,
             "test_accuracy": self.test_accuracy,
         }
-        if with_grads:
-            out["grad_norms"] = self.grad_norms
-        return out
 
 
 class Diverged(Exception):
